@@ -1,0 +1,1 @@
+"""User-facing apps (the Streamlit dashboard), thin layers over the ``invdesign`` API."""

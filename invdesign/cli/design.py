@@ -1,0 +1,7 @@
+"""`invdesign design` (not implemented yet)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this command to the app (nothing until it is implemented)."""
