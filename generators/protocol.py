@@ -50,6 +50,15 @@ class Generator(Protocol):
         2 or 3.
     shape : tuple of int
         Shape of one volume.
+
+    Optional attributes the design loop also reads when present:
+
+    inequality_constraints : list of (indices, coefficients, rhs)
+        Linear constraints on the conditions in BoTorch's format,
+        ``sum_i coefficients[i] * x[indices[i]] >= rhs`` (e.g. ``vol_frac_D + vol_frac_M <= 1``
+        is ``([0, 1], [-1.0, -1.0], -1.0)``).
+    predicted_names : tuple of str
+        Names of ``Samples.predicted`` (e.g. a feature predictor's outputs and the recipe).
     """
 
     condition_names: tuple[str, ...]
