@@ -157,7 +157,9 @@ def test_tiff_pages_are_z_layers(tmp_path):
         assert page.shape == (5, 4)
         np.testing.assert_array_equal(page, vol[:, :, z])
     # a plain stack written by another tool, (Z, X, Y) on disk
-    tifffile.imwrite(tmp_path / "plain.tif", vol.transpose(2, 0, 1).astype(np.uint16))
+    tifffile.imwrite(
+        tmp_path / "plain.tif", vol.transpose(2, 0, 1).astype(np.uint16), photometric="minisblack"
+    )
     np.testing.assert_array_equal(vio.read_volume(tmp_path / "plain.tif"), vol)
 
 

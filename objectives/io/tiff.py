@@ -33,10 +33,14 @@ def read_tiff(path: str | os.PathLike[str]) -> np.ndarray:
         raise FileNotFoundError(f"{path}: no such file")
     tifffile = _tifffile()
     try:
-        stack = np.asarray(tifffile.imread(path))
+        with tifffile.TiffFile(path) as tif:
+            colour = any(page.samplesperpixel > 1 for page in tif.pages)
+            stack = np.asarray(tif.asarray())
     except Exception as exc:  # tifffile raises many types for bad files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{path}: not a readable TIFF file ({reason})") from None
+    if colour:
+        raise ValueError(f"{path}: TIFF pages hold colour samples, expected grey label pages")
     if stack.ndim == 3:
         stack = stack.transpose(1, 2, 0)
     elif stack.ndim != 2:
