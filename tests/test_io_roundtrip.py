@@ -127,3 +127,34 @@ def test_h5_custom_names_mode_w_and_clashes(tmp_path):
         vio.write_h5_samples(path, vols, attrs=[{}])
     with pytest.raises(ValueError, match="number or a string"):
         vio.write_h5_samples(path, vols[:1], attrs=[{"x": {"nested": 1}}])
+
+
+@pytest.mark.parametrize("ext", [".npz", ".h5", ".vti"])
+def test_numpy_and_torch_scalar_attributes_become_plain_numbers(tmp_path, ext):
+    attrs = {"a": np.float32(0.5), "b": torch.tensor(0.25, dtype=torch.float64), "c": np.int64(7)}
+    vio.write_volume(tmp_path / f"a{ext}", _volume((3, 3, 2), 2), attrs)
+    got = vio.read_sample(tmp_path / f"a{ext}")[1]
+    assert got == {"a": 0.5, "b": 0.25, "c": 7}
+    with pytest.raises(ValueError, match="must be one number"):
+        vio.write_volume(tmp_path / f"b{ext}", _volume((3, 3, 2), 2), {"v": np.zeros(3)})
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+_volumes = st.one_of(
+    arrays(np.uint8, st.tuples(*[st.integers(1, 6)] * 2), elements=st.integers(0, 2)),
+    arrays(np.uint8, st.tuples(*[st.integers(1, 6)] * 2, st.integers(2, 5)), elements=st.integers(0, 2)),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(vol=_volumes)
+def test_any_small_volume_round_trips_through_every_format(tmp_path_factory, vol):
+    folder = tmp_path_factory.mktemp("prop")
+    for ext in (".npy", ".npz", ".h5", ".vti", ".tif", ".txt"):
+        vio.write_volume(folder / f"v{ext}", vol)
+        back = vio.read_volume(folder / f"v{ext}")
+        assert back.shape == vol.shape, ext
+        np.testing.assert_array_equal(back, vol, err_msg=ext)

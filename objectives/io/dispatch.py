@@ -23,6 +23,7 @@ import numpy as np
 
 from objectives.io.graspi_txt import read_graspi_txt, write_graspi_txt
 from objectives.io.hdf5 import read_h5_sample, write_h5_samples
+from objectives.io.labels import plain_attrs
 from objectives.io.numpy_files import read_npy, read_npz_sample, write_npy, write_npz
 from objectives.io.tiff import read_tiff, write_tiff
 from objectives.io.vti import read_vti_sample, write_vti
@@ -138,6 +139,7 @@ def write_volume(
     """
     path = Path(path)
     fmt = volume_format(path)
+    attrs = plain_attrs(attrs, path)
     if attrs and fmt not in FORMATS_WITH_ATTRS:
         warnings.warn(f"{path}: {fmt} files hold no attributes; {len(attrs)} dropped", stacklevel=2)
     if fmt == "npy":

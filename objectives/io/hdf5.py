@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.io.labels import as_numpy, check_labels
+from objectives.io.labels import as_numpy, check_labels, plain_attrs
 
 NAME_FORMAT = "sample_{:07d}"
 
@@ -52,7 +52,8 @@ def _open(path: str | os.PathLike[str], mode: str = "r"):
         return h5py.File(path, mode)
     except OSError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{path}: not a readable HDF5 file ({reason})") from None
+        what = "not a readable HDF5 file" if mode == "r" else "cannot open HDF5 file for writing"
+        raise ValueError(f"{path}: {what} ({reason})") from None
 
 
 def _dataset_names(fh, path: Path) -> list[str]:
@@ -178,17 +179,6 @@ def read_h5_samples(
     return np.stack([v for v, _ in pairs]), [a for _, a in pairs], names
 
 
-def _check_attr(key: Any, value: Any, path: Path) -> Any:
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"{path}: attribute names must be non-empty strings, got {key!r}")
-    value = as_numpy(value) if hasattr(value, "detach") else value
-    if isinstance(value, (bool, np.bool_, int, float, str, np.integer, np.floating)):
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return value
-    raise ValueError(f"{path}: attribute {key!r} must be a number or a string, got {type(value).__name__}")
-
-
 def write_h5_samples(
     path: str | os.PathLike[str],
     volumes: Any,
@@ -239,7 +229,7 @@ def write_h5_samples(
     attr_list = list(attrs) if attrs is not None else [{} for _ in range(n)]
     if len(attr_list) != n:
         raise ValueError(f"{path}: {n} volumes but {len(attr_list)} attribute dicts")
-    checked = [{k: _check_attr(k, v, path) for k, v in (a or {}).items()} for a in attr_list]
+    checked = [plain_attrs(a, path) for a in attr_list]
     if names is not None:
         names = [str(s) for s in names]
         if len(names) != n:

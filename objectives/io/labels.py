@@ -77,3 +77,29 @@ def check_labels(
         shown = ", ".join(f"{v:g}" for v in extra[:5])
         raise ValueError(f"{source}: labels must be in {set(allowed)}, found {shown}")
     return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def plain_attrs(attrs: dict | None, source: str | os.PathLike[str]) -> dict:
+    """Sample attributes as plain Python values (numpy/torch scalars -> ``float``/``int``).
+
+    Raises
+    ------
+    ValueError
+        A key is not a non-empty string, or a value is not a number, bool or string (or a
+        one-element array of one).
+    """
+    out: dict = {}
+    for key, value in (attrs or {}).items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"{source}: attribute names must be non-empty strings, got {key!r}")
+        if hasattr(value, "detach") or isinstance(value, (np.ndarray, np.generic)):
+            arr = as_numpy(value)
+            if arr.size != 1 or arr.dtype.kind not in "biuf":
+                raise ValueError(f"{source}: attribute {key!r} must be one number, got shape {arr.shape}")
+            value = arr.item()
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(
+                f"{source}: attribute {key!r} must be a number or a string, got {type(value).__name__}"
+            )
+        out[key] = value
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.io.labels import check_labels
+from objectives.io.labels import check_labels, plain_attrs
 
 
 def _pick(arr: np.ndarray, index: int, path: Path) -> np.ndarray:
@@ -94,6 +94,7 @@ def read_npz_sample(path: str | os.PathLike[str], index: int = 0) -> tuple[np.nd
 def write_npz(path: str | os.PathLike[str], volume: Any, attrs: dict | None = None) -> None:
     """Write labels (key ``volume``) and optional attributes (JSON, key ``attrs``) to ``.npz``."""
     arrays: dict[str, np.ndarray] = {"volume": check_labels(volume, path)}
+    attrs = plain_attrs(attrs, path)
     if attrs:
         arrays["attrs"] = np.array(json.dumps(attrs, allow_nan=True))
     with open(Path(path), "wb") as fh:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from objectives.io.labels import check_labels
+from objectives.io.labels import check_labels, plain_attrs
 
 VTK_TYPES = {
     "Int8": "i1", "UInt8": "u1", "Int16": "i2", "UInt16": "u2", "Int32": "i4", "UInt32": "u4",
@@ -90,6 +90,7 @@ def write_vti(
     if encoding not in ENCODINGS:
         raise ValueError(f"{path}: vti encoding must be one of {ENCODINGS}, got {encoding!r}")
     arr = check_labels(volume, path)
+    attrs = plain_attrs(attrs, path)
     dims = arr.shape + (0,) * (3 - arr.ndim)
     extent = " ".join(f"0 {d}" for d in dims)
     flat = arr.ravel(order="F")
