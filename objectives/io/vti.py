@@ -172,7 +172,7 @@ class _Binary:
 
     def from_b64(self, text: str) -> bytes:
         """A base64 block: header and data together, or (compressed, or other writers) apart."""
-        text = re.sub(r"\s+", "", text)
+        text = "".join(text.split())
         h = self.hdtype.itemsize
         try:
             if not self.zlib:
@@ -267,7 +267,7 @@ def _values(node: ET.Element, count: int, dec: _Binary, appended, path: Path) ->
                 raise ValueError(f"{path}: appended array but no AppendedData section")
             offset = int(node.get("offset", "0"))
             if enc == "base64":
-                raw = dec.from_b64(re.sub(rb"\s+", b"", data)[offset:].decode("ascii"))
+                raw = dec.from_b64(b"".join(data.split())[offset:].decode("ascii", "replace"))
             else:
                 raw = dec.from_raw(data[offset:])
         else:
