@@ -20,17 +20,21 @@ from .neighbourhood import box_reduce
 
 __all__ = ["label_components", "touching"]
 
-_BIG = torch.iinfo(torch.int64).max
+_BIG = torch.iinfo(torch.int32).max
 
 
 def _same_phase_box_min(labels: torch.Tensor, lab: torch.Tensor, phases: tuple[int, ...],
                         wrap: tuple[bool, bool]) -> torch.Tensor:
-    out = labels
+    out = labels.clone()
     for p in phases:
         is_p = lab == p
         masked = torch.where(is_p, labels, _BIG)
         out = torch.where(is_p, box_reduce(masked, "min", _BIG, wrap), out)
     return out
+
+
+def _changed(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool(torch.ne(a, b).any())
 
 
 def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False),
@@ -40,36 +44,38 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
     Parameters
     ----------
     lab : torch.Tensor
-        ``(B, X, Y, Z)`` uint8 labels.
+        ``(B, X, Y, Z)`` uint8 labels, fewer than 2**31 - 1 voxels in all.
     wrap : (bool, bool)
         Periodic x and y.
     phases : tuple of int
-        Labels to connect (voxels of other labels keep their run labels; leave out absent ones
+        Labels to connect (voxels of other labels keep their z-run labels; leave out absent ones
         to save work).
 
     Returns
     -------
     torch.Tensor
-        ``(B, X, Y, Z)`` int64: for every voxel the global flat index (over the whole batch) of the
+        ``(B, X, Y, Z)`` int32: for every voxel the flat index over the whole batch (C order) of the
         smallest voxel of its component.
     """
-    b, nx, ny, nz = lab.shape
-    idx = torch.arange(b * nx * ny * nz, device=lab.device, dtype=torch.int64).view(b, nx, ny, nz)
+    total = lab.numel()
+    if total >= _BIG:
+        raise ValueError(f"too many voxels for one call ({total}); split the batch")
+    shape = lab.shape
+    idx = torch.arange(total, device=lab.device, dtype=torch.int32).view(shape)
     start = torch.ones_like(lab, dtype=torch.bool)
     start[..., 1:] = lab[..., 1:] != lab[..., :-1]
     labels = torch.where(start, idx, 0).cummax(dim=3).values.reshape(-1)
-    shape = lab.shape
     while True:
         m = _same_phase_box_min(labels.view(shape), lab, phases, wrap).reshape(-1)
+        if not _changed(m, labels):
+            return labels.view(shape)
         new = torch.minimum(labels, m)
-        new.scatter_reduce_(0, labels, m, reduce="amin")
+        new.scatter_reduce_(0, labels.long(), m, reduce="amin")
         while True:
-            jumped = new[new]
-            if torch.equal(jumped, new):
+            jumped = torch.index_select(new, 0, new)
+            if not _changed(jumped, new):
                 break
             new = jumped
-        if torch.equal(new, labels):
-            return labels.view(shape)
         labels = new
 
 
@@ -87,6 +93,6 @@ def touching(labels: torch.Tensor, member: torch.Tensor, layer: int) -> torch.Te
     """
     flat = labels.reshape(-1)
     hit = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    roots = labels[..., layer][member[..., layer]]
+    roots = labels[..., layer][member[..., layer]].long()
     hit[roots] = True
-    return member & hit[flat].view(member.shape)
+    return member & torch.index_select(hit, 0, flat).view(member.shape)

@@ -82,9 +82,7 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     comp = label_components(lab, wrap, phases=(0, 1))
     d_top = touching(comp, donor, nz - 1)
     a_bot = touching(comp, acceptor, 0)
-    idx = torch.arange(comp[0].numel(), device=lab.device).view(lab.shape[1:])
-    base = (torch.arange(lab.shape[0], device=lab.device) * n).view(-1, 1, 1, 1)
-    root = comp == idx + base
+    root = comp == torch.arange(comp.numel(), device=lab.device, dtype=comp.dtype).view(comp.shape)
 
     n_d, n_a = _count(donor), _count(acceptor)
     n_dtop, n_abot = _count(d_top), _count(a_bot)

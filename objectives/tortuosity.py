@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .neighbourhood import shift_pair
+from .neighbourhood import neighbour_reduce
 
 __all__ = ["straight_path_counts"]
 
@@ -46,22 +46,12 @@ def straight_path_counts(member: torch.Tensor, wrap: tuple[bool, bool]) -> torch
     for k in range(nz - 2, -1, -1):
         h = nz - 1 - k
         # lateral minima of the previous layer (x: dim 1, y: dim 2 of the (B, X, Y) layer)
-        if nx > 1:
-            xp, xn = shift_pair(e, 1, inf, wrap[0])
-            row = torch.minimum(xp, xn)
-        else:
-            row = None
-        best = e
-        if ny > 1:
-            yp, yn = shift_pair(e, 2, inf, wrap[1])
-            face = torch.minimum(yp, yn)
-            if row is not None:
-                face = torch.minimum(face, row)
-                rp, rn = shift_pair(row, 2, inf, wrap[1])
-                best = torch.minimum(best, torch.minimum(rp, rn) + _EXCESS_CORNER)
-            best = torch.minimum(best, face + _EXCESS_EDGE)
-        elif row is not None:
-            best = torch.minimum(best, row + _EXCESS_EDGE)
+        row = neighbour_reduce(e, 1, "min", inf, wrap[0], include_self=False)
+        face = neighbour_reduce(e, 2, "min", inf, wrap[1], include_self=False)
+        corner = neighbour_reduce(row, 2, "min", inf, wrap[1], include_self=False)
+        torch.minimum(face, row, out=face)
+        best = torch.minimum(e, face.add_(_EXCESS_EDGE))
+        torch.minimum(best, corner.add_(_EXCESS_CORNER), out=best)
         e = torch.where(layers[k], best, inf)
         count += (e < h / nz).sum(dim=(1, 2), dtype=torch.int64)
     return count
