@@ -191,7 +191,7 @@ def graph_distances(volume: np.ndarray, periodic: bool = False) -> dict[str, np.
     Returns ``d_top`` (donor voxels to the top layer through donor voxels), ``a_bot`` (acceptor
     voxels to the bottom layer) and ``d_int`` (donor interface distance), float64, inf if unreachable.
     """
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
 
     v = np.asarray(volume)
@@ -203,22 +203,23 @@ def graph_distances(volume: np.ndarray, periodic: bool = False) -> dict[str, np.
     shape = v.shape
     n = v.size
     idx = np.arange(n).reshape(shape)
-    rows, cols, w = [], [], []
-    src_int, w_int = [], []
+    big = np.full((n + 3, n + 3), np.inf)
+    start = np.full(n, np.inf)
     for o in OFFSETS:
+        length = math.sqrt(sum(map(abs, o)))
         nb_idx = _shift(idx, o, -1, wrap)
         nb_lab = _shift(v, o, 255, wrap)
         ok = (nb_idx >= 0) & (nb_lab == v)
-        rows.append(idx[ok]); cols.append(nb_idx[ok]); w.append(np.full(ok.sum(), math.sqrt(sum(map(abs, o)))))
+        np.minimum.at(big, (idx[ok], nb_idx[ok]), length)
         touch = (nb_idx >= 0) & (v == 0) & (nb_lab == 1)
-        src_int.append(idx[touch]); w_int.append(np.full(touch.sum(), math.sqrt(sum(map(abs, o))) / 2))
+        np.minimum.at(start, idx[touch], length / 2)
     # node n: top electrode, n+1: bottom electrode, n+2: interface source
     top = idx[:, :, -1][v[:, :, -1] == 0]
     bot = idx[:, :, 0][v[:, :, 0] == 1]
-    r = np.concatenate(rows + [np.full(top.size, n), np.full(bot.size, n + 1)] + [np.full(sum(map(len, src_int)), n + 2)])
-    c = np.concatenate(cols + [top, bot] + src_int)
-    ww = np.concatenate(w + [np.full(top.size, 1e-300), np.full(bot.size, 1e-300)] + w_int)
-    g = coo_matrix((ww, (r, c)), shape=(n + 3, n + 3)).tocsr()
+    big[n, top] = 1e-300  # zero-length edges (0 would mean "no edge")
+    big[n + 1, bot] = 1e-300
+    big[n + 2, :n] = start
+    g = csr_matrix(np.where(np.isfinite(big), big, 0.0))
     dist = dijkstra(g, directed=True, indices=[n, n + 1, n + 2])
     # the interface source's edges lead only into donor voxels, but the graph also holds acceptor
     # edges: they are unreachable from donor voxels (no donor-acceptor edges), so it is exact.
