@@ -3,11 +3,13 @@
 A donor voxel touching an acceptor voxel (any of its 26 neighbours) starts at half the shortest
 such edge (0.5, sqrt(2)/2, sqrt(3)/2); distances then run through donor voxels with edge lengths
 1, sqrt(2), sqrt(3). Only d_int < 10 matters to the DISS descriptors: such a path has at most 9 edges
-(each >= 1 after a start >= 0.5), so at most 9 Jacobi relaxation rounds give those values exactly;
+(each >= 1 after a start >= 0.5), so 9 Jacobi relaxation rounds give those values exactly;
 larger values stay >= their true value (>= 10).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -43,10 +45,13 @@ def interface_distance(donor: torch.Tensor, acceptor: torch.Tensor, wrap: tuple[
     a = torch.where(acceptor, 0.0, inf).to(torch.float32)
     start = torch.where(donor, min_plus_26(a, wrap) * 0.5, inf)
     d = start
-    rounds = int(cutoff)  # edges >= 1 and start >= 0.5: paths below cutoff have < cutoff edges
-    for _ in range(rounds):
-        nd = torch.where(donor, torch.minimum(d, min_plus_26(d, wrap)), inf)
-        if torch.equal(nd, d):
+    # edges >= 1 and start >= 0.5: a path shorter than cutoff has at most this many edges
+    rounds = max(0, math.ceil(cutoff - 0.5) - 1)
+    for r in range(rounds):
+        relaxed = min_plus_26(d, wrap)
+        torch.minimum(relaxed, d, out=relaxed)
+        nd = relaxed.masked_fill_(~donor, inf)
+        if r + 1 < rounds and torch.equal(nd, d):
             break
         d = nd
     return d, start

@@ -45,16 +45,24 @@ def neighbour_reduce(t: torch.Tensor, dim: int, op: str, fill: float | int | boo
     """
     fn = _OPS[op]
     n = t.shape[dim]
-    out = t.clone() if include_self else torch.full_like(t, fill)
     if n == 1:
-        return out
-    lo, hi = out.narrow(dim, 1, n - 1), out.narrow(dim, 0, n - 1)
-    fn(lo, t.narrow(dim, 0, n - 1), out=lo)  # out[i] <- t[i - 1]
-    fn(hi, t.narrow(dim, 1, n - 1), out=hi)  # out[i] <- t[i + 1]
-    if wrap and n > 2:
-        first, last = out.narrow(dim, 0, 1), out.narrow(dim, n - 1, 1)
-        fn(first, t.narrow(dim, n - 1, 1), out=first)
-        fn(last, t.narrow(dim, 0, 1), out=last)
+        return t.clone() if include_self else torch.full_like(t, fill)
+    out = torch.empty_like(t)
+    first, last = out.narrow(dim, 0, 1), out.narrow(dim, n - 1, 1)
+    if n == 2:
+        first.copy_(t.narrow(dim, 1, 1))
+        last.copy_(t.narrow(dim, 0, 1))
+    else:
+        inner = out.narrow(dim, 1, n - 2)
+        fn(t.narrow(dim, 0, n - 2), t.narrow(dim, 2, n - 2), out=inner)
+        if wrap:
+            fn(t.narrow(dim, 1, 1), t.narrow(dim, n - 1, 1), out=first)
+            fn(t.narrow(dim, n - 2, 1), t.narrow(dim, 0, 1), out=last)
+        else:
+            first.copy_(t.narrow(dim, 1, 1))
+            last.copy_(t.narrow(dim, n - 2, 1))
+    if include_self:
+        fn(out, t, out=out)
     return out
 
 
