@@ -23,13 +23,13 @@ __all__ = ["label_components", "touching"]
 _BIG = torch.iinfo(torch.int32).max
 
 
-def _same_phase_box_min(labels: torch.Tensor, lab: torch.Tensor, phases: tuple[int, ...],
+def _same_phase_box_min(labels: torch.Tensor, masks: list[torch.Tensor], exhaustive: bool,
                         wrap: tuple[bool, bool]) -> torch.Tensor:
-    out = labels.clone()
-    for p in phases:
-        is_p = lab == p
-        masked = torch.where(is_p, labels, _BIG)
-        out = torch.where(is_p, box_reduce(masked, "min", _BIG, wrap), out)
+    """Smallest label in each voxel's 3x3x3 box among voxels of its own phase (``masks``)."""
+    boxes = [box_reduce(labels.masked_fill(~m, _BIG), "min", _BIG, wrap) for m in masks]
+    out = boxes[-1] if exhaustive else torch.where(masks[-1], boxes[-1], labels)
+    for m, box in zip(masks[:-1], boxes[:-1]):
+        out = torch.where(m, box, out)
     return out
 
 
@@ -65,8 +65,10 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
     start = torch.ones_like(lab, dtype=torch.bool)
     start[..., 1:] = lab[..., 1:] != lab[..., :-1]
     labels = torch.where(start, idx, 0).cummax(dim=3).values.reshape(-1)
+    masks = [lab == p for p in phases]
+    exhaustive = not bool((sum(m.to(torch.uint8) for m in masks) == 0).any())
     while True:
-        m = _same_phase_box_min(labels.view(shape), lab, phases, wrap).reshape(-1)
+        m = _same_phase_box_min(labels.view(shape), masks, exhaustive, wrap).reshape(-1)
         if not _changed(m, labels):
             return labels.view(shape)
         new = torch.minimum(labels, m)
