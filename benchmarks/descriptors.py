@@ -1,7 +1,9 @@
 """Time the full descriptor set on 128x128x64 two-phase volumes: torch engine vs NumPy/SciPy.
 
 Morphologies: thresholded Gaussian-smoothed noise (sigma 2 and 4 voxels, donor fractions 0.35, 0.5,
-0.65). CPU: one volume at a time (s/volume, mean over the volumes after a warm-up). CUDA (when
+0.65). CPU: one volume at a time (s/volume wall and CPU time, mean over the volumes after a warm-up), with
+torch's default threads and with one thread (on a loaded 2-core machine the thread pool can be
+slower than one thread; the CPU-time column is the load-independent number). CUDA (when
 available): batches of 256 (volumes/s and peak memory from ``torch.cuda.max_memory_allocated``).
 Prints a table and writes ``benchmarks/results/descriptors.json``.
 
@@ -87,6 +89,11 @@ def main() -> None:
         "torch": torch.__version__, "load_avg_1min": os.getloadavg()[0],
     }
     res["torch_cpu"] = _cpu_time(lambda v: objectives.describe(v), vols)
+    if torch.get_num_threads() != 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        res["torch_cpu_1thread"] = _cpu_time(lambda v: objectives.describe(v), vols)
+        torch.set_num_threads(threads)
     if not args.skip_numpy:
         res["numpy_cpu"] = _cpu_time(lambda v: graspi_numpy.describe(v), vols)
     if torch.cuda.is_available():
@@ -95,15 +102,15 @@ def main() -> None:
         res["torch_cuda"] = None
     print(f"descriptors on {SHAPE}, CPU {res['cpu_cores']} cores, torch threads {res['torch_threads']}, "
           f"load {res['load_avg_1min']:.1f}")
-    print(f"{'engine':<12}{'device':<28}{'s/volume':>10}{'cpu s/vol':>11}{'vol/s':>10}{'peak GB':>9}")
-    for key in ("torch_cpu", "numpy_cpu"):
+    print(f"{'engine':<18}{'device':<22}{'s/volume':>10}{'cpu s/vol':>11}{'vol/s':>10}{'peak GB':>9}")
+    for key in ("torch_cpu", "torch_cpu_1thread", "numpy_cpu"):
         if key in res:
             r = res[key]
-            print(f"{key:<12}{'cpu':<28}{r['s_per_volume']:>10.3f}{r['cpu_s_per_volume']:>11.3f}"
+            print(f"{key:<18}{'cpu':<22}{r['s_per_volume']:>10.3f}{r['cpu_s_per_volume']:>11.3f}"
                   f"{1 / r['s_per_volume']:>10.1f}{'':>9}")
     if res["torch_cuda"]:
         r = res["torch_cuda"]
-        print(f"{'torch_cuda':<12}{r['device'][:27]:<28}{r['s_per_batch'] / r['batch']:>10.5f}{'':>11}"
+        print(f"{'torch_cuda':<18}{r['device'][:21]:<22}{r['s_per_batch'] / r['batch']:>10.5f}{'':>11}"
               f"{r['volumes_per_s']:>10.1f}{r['peak_mem_gb']:>9.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(res, indent=1))
