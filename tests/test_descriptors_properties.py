@@ -21,8 +21,8 @@ SWAPPED = [
 ]
 UNCHANGED = ["STAT_n", "STAT_e", "CT_e_conn", "CT_f_e_conn"]
 
-shapes3d = st.tuples(st.integers(2, 9), st.integers(2, 9), st.integers(2, 10))
-shapes2d = st.tuples(st.integers(2, 14), st.integers(2, 14))
+shapes3d = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(2, 10))
+shapes2d = st.tuples(st.integers(1, 14), st.integers(2, 14))
 fracs = st.floats(0.15, 0.85)
 sigmas = st.sampled_from([0.0, 0.7, 1.2])
 
