@@ -34,7 +34,7 @@ def _same_phase_box_min(labels: torch.Tensor, masks: list[torch.Tensor], exhaust
 
 
 def _changed(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return bool(torch.ne(a, b).any())
+    return not torch.equal(a, b)
 
 
 def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False),

@@ -57,7 +57,8 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 def _count(mask: torch.Tensor) -> torch.Tensor:
-    return mask.sum(dim=(1, 2, 3), dtype=torch.int64)
+    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``."""
+    return torch.count_nonzero(mask.reshape(mask.shape[0], -1), dim=1)
 
 
 def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import objectives
-from tests.descriptors_helpers import GRASPI, load_fixture, reference, sig6
+from tests.test_descriptors_helpers import GRASPI, load_fixture, reference, sig6
 
 pytestmark = pytest.mark.skipif(not GRASPI.is_dir(), reason="shared fixtures absent")
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import objectives
 from benchmarks import graspi_numpy
-from tests.descriptors_helpers import random_volume
+from tests.test_descriptors_helpers import random_volume
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

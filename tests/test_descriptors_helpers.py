@@ -1,4 +1,4 @@
-"""Shared helpers of the descriptor tests: fixtures and random morphologies."""
+"""Shared helpers of the descriptor tests (no tests here): fixtures and random morphologies."""
 
 from __future__ import annotations
 
