@@ -64,7 +64,7 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
     idx = torch.arange(total, device=lab.device, dtype=torch.int32).view(shape)
     start = torch.ones_like(lab, dtype=torch.bool)
     start[..., 1:] = lab[..., 1:] != lab[..., :-1]
-    labels = torch.where(start, idx, 0).cummax(dim=3).values.reshape(-1)
+    labels = idx.masked_fill(~start, 0).cummax(dim=3).values.reshape(-1)
     masks = [lab == p for p in phases]
     exhaustive = not bool((sum(m.to(torch.uint8) for m in masks) == 0).any())
     while True:

@@ -62,7 +62,10 @@ def _count(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
-    """Number of face-adjacent voxel pairs with one voxel in ``a`` and the other in ``b``."""
+    """Number of face-adjacent voxel pairs with one voxel in ``a`` and the other in ``b``.
+
+    A wrapped axis of 2 voxels joins each pair twice (once per side), as the periodic graph does.
+    """
     total = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
     for dim, w in ((1, wrap[0]), (2, wrap[1]), (3, False)):
         n = a.shape[dim]
