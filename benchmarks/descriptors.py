@@ -84,7 +84,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     vols = morphologies(args.cpu_volumes)
     res: dict = {
-        "shape": list(SHAPE), "cpu": platform.processor() or platform.machine(),
+        "shape": list(SHAPE), "devices": ["cpu"] + ([torch.cuda.get_device_name()] if torch.cuda.is_available() else []),
+        "cpu": platform.processor() or platform.machine(),
         "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "load_avg_1min": os.getloadavg()[0],
     }

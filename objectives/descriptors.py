@@ -191,7 +191,8 @@ def describe_batch(volumes: Any, periodic: bool = False,
     dict of str to torch.Tensor
         Each a ``(B,)`` float64 tensor on the compute device. The two-phase names
         (:data:`TWO_PHASE_NAMES`) when no volume holds label 2, otherwise the three-phase names
-        (:data:`THREE_PHASE_NAMES`) for every volume of the batch.
+        (:data:`THREE_PHASE_NAMES`) for every volume of the batch. A fraction over an empty set
+        is 0.0.
     """
     lab, is2d = _as_batch3d(volumes, True, device)
     wrap = (bool(periodic), bool(periodic) and not is2d)
@@ -220,7 +221,7 @@ def describe(volume: Any, periodic: bool = False,
     -------
     dict of str to float
         GraSPI's 22 two-phase descriptors, or the five three-phase ones when label 2 is present.
-        Counts are integral floats.
+        Counts are integral floats; a fraction over an empty set is 0.0.
     """
     lab, is2d = _as_batch3d(volume, False, device)
     res = describe_batch(lab.squeeze(2) if is2d else lab, periodic=periodic)
