@@ -40,7 +40,7 @@ def straight_path_counts(member: torch.Tensor, wrap: tuple[bool, bool]) -> torch
     """
     b, nx, ny, nz = member.shape
     inf = float("inf")
-    layers = member.permute(3, 0, 1, 2)  # (Z, B, X, Y)
+    layers = member.permute(3, 0, 1, 2).contiguous()  # (Z, B, X, Y)
     e = torch.where(layers[nz - 1], 0.0, inf).to(torch.float32)
     count = layers[nz - 1].sum(dim=(1, 2), dtype=torch.int64)
     for k in range(nz - 2, -1, -1):
