@@ -53,10 +53,11 @@ def run_simulation(phi: float, chi: float, anneal_time: float, shape: tuple[int,
     descriptors = {k: json_number(v[0]) for k, v in describe_volumes(volume[None]).items()}
     recipe = {"phi": phi, "chi": chi, "time": anneal_time, "log_time": math.log10(anneal_time)}
     if out is not None:
-        from objectives.io import write_volume
+        from objectives.io import FORMATS_WITH_ATTRS, volume_format, write_volume
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_volume(out, volume.cpu().numpy(), {**recipe, "seed": seed})
+        attrs = {**recipe, "seed": seed} if volume_format(out) in FORMATS_WITH_ATTRS else None
+        write_volume(out, volume.cpu().numpy(), attrs)
     return {
         "out": None if out is None else str(out),
         **recipe,
