@@ -44,9 +44,11 @@ def bulk_free_energy(c: torch.Tensor, chi: torch.Tensor | float, eps: float = EP
 
 def chemical_potential_bulk(c: torch.Tensor, chi: torch.Tensor | float, eps: float = EPS) -> torch.Tensor:
     """f'(c) = ln(c / (1 - c)) + chi (1 - 2c); logarithms use c clamped into [eps, 1 - eps]."""
-    cc = _clamped(c, eps)
     chi = _chi_like(chi, c)
-    return torch.log(cc) - torch.log1p(-cc) + chi * (1 - 2 * c)
+    mu = torch.logit(c, eps=eps)  # clamps into [eps, 1 - eps] before the logarithm
+    if isinstance(chi, torch.Tensor):
+        return mu.addcmul_(chi, 1 - 2 * c)
+    return mu.add_(1 - 2 * c, alpha=float(chi))
 
 
 def curvature(c: torch.Tensor, chi: torch.Tensor | float, eps: float = EPS) -> torch.Tensor:

@@ -121,17 +121,20 @@ def integrate(c0: torch.Tensor, chi, times: Sequence[float], params: CHParams | 
     c_hat = torch.fft.rfftn(c, dim=dims)
     out = torch.empty((batch, len(times)) + shape, dtype=dt_, device=dev)
     t, i_snap = float(t0), 0
+    h_cached, mk2, mk4 = None, None, None
     while i_snap < len(times):
         target = times[i_snap]
         h = params.step_size(t)
         last = t + h >= target * (1 - 1e-12) - 1e-12
         if last:
             h = target - t
+        if h != h_cached:  # operators of this step size (reused while dt stays constant)
+            mk2, mk4, h_cached = (h * m) * k2, (h * m * kappa) * k4 + 1, h
         a = stabilizer(c, chi_b, params)
         mu_hat = torch.fft.rfftn(chemical_potential_bulk(c, chi_b, params.eps), dim=dims)
-        mk2 = (h * m) * k2
-        num = c_hat * (1 + mk2 * a) - mk2 * mu_hat
-        c_hat = num / (1 + mk2 * a + (h * m * kappa) * k4)
+        lin = mk2 * a  # dt M A k^2
+        den = lin + mk4  # 1 + dt M (A k^2 + kappa k^4)
+        c_hat.mul_(lin.add_(1)).sub_(mu_hat.mul_(mk2)).div_(den)
         c = torch.fft.irfftn(c_hat, s=shape, dim=dims)
         t = target if last else t + h
         if callback is not None:
