@@ -144,6 +144,21 @@ def test_sampler_hook(tiny_gen):
     assert torch.equal(s.latents, torch.zeros_like(s.latents))
 
 
+def test_sampler_without_generator_argument_and_autocast(tiny_gen):
+    def plain_sampler(denoise_fn, x_T, schedule, steps):
+        return x_T - denoise_fn(x_T, 0.5)
+
+    a = tiny_gen.sample(CONDS, seed=0, sampler=plain_sampler)
+    tiny_gen.amp_dtype = torch.bfloat16
+    try:
+        b = tiny_gen.sample(CONDS, seed=0, sampler=plain_sampler)
+    finally:
+        tiny_gen.amp_dtype = None
+    assert b.latents.dtype == torch.float32
+    assert not torch.equal(a.latents, b.latents)  # bf16 rounding shows ...
+    assert torch.allclose(a.latents, b.latents, atol=0.1)  # ... but stays close
+
+
 def test_decode_in_chunks_equals_whole(tiny_gen):
     z = torch.randn(5, *TINY.latent_shape)
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -33,6 +34,15 @@ def three_levels(volume: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _accepts(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` takes a keyword argument ``name`` (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 class MicroGen3D:
     """Conditional latent diffusion generator built from a VAE, a feature predictor and a denoiser.
 
@@ -57,6 +67,9 @@ class MicroGen3D:
         Default fast sampler (see :meth:`sample`).
     steps : int, optional
         Default number of steps for ``sampler``.
+    amp_dtype : torch.dtype, optional
+        Run the denoiser under ``torch.autocast`` in this dtype (e.g. ``torch.bfloat16``); the
+        sampler's updates stay in the networks' dtype. ``None`` (default) disables autocast.
     """
 
     def __init__(
@@ -72,6 +85,7 @@ class MicroGen3D:
         labeler: str | Labeler = "binary",
         sampler: Callable | None = None,
         steps: int | None = None,
+        amp_dtype: torch.dtype | None = None,
     ) -> None:
         self.vae, self.fp, self.denoiser = vae.eval(), fp.eval(), denoiser.eval()
         self.pack = pack
@@ -91,6 +105,9 @@ class MicroGen3D:
         else:
             raise ValueError(f"labeler must be 'binary', 'three_levels' or a callable, got {labeler!r}")
         self.sampler, self.steps = sampler, steps
+        if amp_dtype is not None and not (isinstance(amp_dtype, torch.dtype) and amp_dtype.is_floating_point):
+            raise ValueError(f"amp_dtype must be a floating torch dtype or None, got {amp_dtype!r}")
+        self.amp_dtype = amp_dtype
         self.bounds = self._make_bounds(bounds)
         self.inequality_constraints = (
             [([0, 1], [-1.0, -1.0], -1.0)]
@@ -144,6 +161,13 @@ class MicroGen3D:
         out = self.fp(latents.to(self.device, self.dtype).flatten(1))
         return {name: out[:, j] for j, name in enumerate(self.fp_names)}
 
+    def eps(self, x: torch.Tensor, t: torch.Tensor | float, context: torch.Tensor) -> torch.Tensor:
+        """The denoiser's epsilon prediction (under autocast when ``amp_dtype`` is set)."""
+        if self.amp_dtype is None:
+            return self.denoiser(x, t, context)
+        with torch.autocast(device_type=x.device.type, dtype=self.amp_dtype):
+            return self.denoiser(x, t, context).to(x.dtype)
+
     def _check_conditions(self, conditions) -> torch.Tensor:
         c = torch.as_tensor(conditions, dtype=self.dtype, device=self.device)
         d = len(self.condition_names)
@@ -172,19 +196,20 @@ class MicroGen3D:
         With ``sampler=None`` the published ancestral loop runs (998 steps, or from
         ``first_step``). Otherwise ``sampler(denoise_fn, x_T, schedule, steps, generator=...)`` is
         called with ``denoise_fn(x, t) -> eps`` (``t = step / T``, scalar or ``(B,)``, context bound)
-        and ``schedule`` the 7 buffers by name.
+        and ``schedule`` the 7 buffers by name; ``generator`` is passed only if the sampler takes it.
         """
         b = context.shape[0]
         x = torch.randn((b, *self.pack.latent_shape), generator=generator, device=self.device, dtype=self.dtype)
         if sampler is None:
             return ancestral_sample(
-                self.denoiser, x, self.denoiser.schedule(), context, generator, first_step=first_step
+                self.eps, x, self.denoiser.schedule(), context, generator, first_step=first_step
             )
 
         def denoise_fn(xt: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-            return self.denoiser(xt, t, context[: xt.shape[0]])
+            return self.eps(xt, t, context[: xt.shape[0]])
 
-        return sampler(denoise_fn, x, self.denoiser.schedule(), steps, generator=generator)
+        kwargs = {"generator": generator} if _accepts(sampler, "generator") else {}
+        return sampler(denoise_fn, x, self.denoiser.schedule(), steps, **kwargs)
 
     # -- protocol -----------------------------------------------------------------------------
     @torch.no_grad()
