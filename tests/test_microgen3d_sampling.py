@@ -7,7 +7,6 @@ import torch
 
 from generators.microgen3d import (
     PACKS,
-    Denoiser,
     FeaturePredictor,
     MicroGen3D,
     PackConfig,
