@@ -173,6 +173,8 @@ def test_missing_file_and_bad_arguments(tiny_files, tmp_path):
     paths, _ = tiny_files
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_pack(TINY, vae=tmp_path / "nope.pt", fp=paths["fp"], ddpm=paths["ddpm"])
+    with pytest.raises(ValueError, match="is a directory"):
+        load_pack(TINY, vae=tmp_path, fp=paths["fp"], ddpm=paths["ddpm"])
     with pytest.raises(ValueError, match="unknown MicroGen3D pack 'ch_4phase'"):
         load_pack("ch_4phase", vae=paths["vae"], fp=paths["fp"], ddpm=paths["ddpm"])
     with pytest.raises(ValueError, match="dtype"):

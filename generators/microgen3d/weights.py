@@ -52,6 +52,8 @@ def read_state_dict(source: StateSource, role: str, device: torch.device | str =
         sd = dict(source)
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ValueError(f"{what}: is a directory; give the {role}.pt file inside it")
         if not path.is_file():
             raise FileNotFoundError(f"{what}: no such file")
         try:
