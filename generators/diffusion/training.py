@@ -242,7 +242,7 @@ class Trainer:
             lvs.append(lv.float())
         mu, lv = torch.cat(mus), torch.cat(lvs)
         scale = 1.0 / float(mu.std().clamp_min(1e-6))
-        save_file({"mu": mu.cpu(), "logvar": lv.cpu(), "scale": torch.tensor(scale)}, str(f))
+        save_file({"mu": mu.cpu().contiguous(), "logvar": lv.cpu().contiguous(), "scale": torch.tensor(scale)}, str(f))
         return mu, lv, scale
 
     def _split_latents(self):
