@@ -1,7 +1,7 @@
 """Training data for the diffusion pipeline: volumes and their labels from HDF5 shards.
 
 Layout read (MicroGen3D's): every ``*.h5`` / ``*.hdf5`` file under a directory holds one 3-D
-dataset per sample (any group depth); the sample's labels (descriptors, recipe ``phi``, ``chi``,
+(or ``(1, X, Y, Z)``) dataset per sample (any group depth); the sample's labels (descriptors, recipe ``phi``, ``chi``,
 ``log_time``) are scalar attributes of that dataset. Volumes are stored as labels (0/1/2) or as
 floats (two-phase 0/1; rounded). Only labels present on every sample are kept.
 """
@@ -68,8 +68,9 @@ def load_shards(path: str | Path, limit: int | None = None) -> VolumeSet:
     labels: list[dict[str, float]] = []
 
     def visit(_name, obj) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.ndim == 3 and (limit is None or len(vols) < limit):
-            v = obj[()]
+        is_volume = isinstance(obj, h5py.Dataset) and (obj.ndim == 3 or (obj.ndim == 4 and obj.shape[0] == 1))
+        if is_volume and (limit is None or len(vols) < limit):
+            v = obj[()].reshape(obj.shape[-3:])
             vols.append(np.rint(v).astype(np.uint8) if v.dtype.kind == "f" else v.astype(np.uint8))
             labels.append({k: float(a) for k, a in obj.attrs.items() if np.ndim(a) == 0 and _is_number(a)})
 
