@@ -85,7 +85,7 @@ class LatentDiffusionGenerator:
         name = sampler or defaults.get("name", "dpmpp2m")
         fn = get_sampler(name)
         guidance = defaults.get("guidance", 1.0) if guidance is None else float(guidance)
-        kwargs = {} if name == "ancestral" else {"steps": int(steps or defaults.get("steps", 20))}
+        kwargs = {} if name == "ancestral" else {"steps": int(steps or defaults.get("steps") or 20)}
         if name == "ancestral" and steps:
             kwargs["first"] = int(steps)
         rows = self.check_conditions(conditions).repeat_interleave(n, 0)
