@@ -18,7 +18,7 @@ def exact_eps(mu=MU, s=S):
     ab = SCHED.alphabar
 
     def eps_fn(x, t, context):
-        i = (t * SCHED.T).round().long()
+        i = (t * SCHED.T).round().long().cpu()
         a = ab[i].sqrt().view(-1, *[1] * (x.dim() - 1)).to(x)
         sig = (1 - ab[i]).sqrt().view(-1, *[1] * (x.dim() - 1)).to(x)
         m = mu if context is None else context.view(-1, *[1] * (x.dim() - 1))
@@ -124,3 +124,12 @@ def test_bad_inputs():
         step_indices(0)
     with pytest.raises(ValueError, match="eta"):
         ddim(exact_eps(), (1, 1), None, eta=-1)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_from_the_same_start():
+    z = torch.randn(64, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    cpu = dpm_solver_pp_2m(exact_eps(), z.shape, None, steps=20, x_init=z)
+    gpu = dpm_solver_pp_2m(exact_eps(), z.shape, None, steps=20, x_init=z, device="cuda")
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)

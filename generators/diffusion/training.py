@@ -257,7 +257,6 @@ class Trainer:
         t = self.cfg["fp_train"]
         (mu, lv), (vmu, _), scale, itr, iva = self._split_latents()
         y_all = torch.as_tensor(self.data.table(self.target_names), dtype=torch.float32)
-        y_mean, y_std = y_all[itr].mean(0), y_all[itr].std(0, unbiased=False).clamp_min(1e-8)
         y_mean = torch.tensor(self.target_stats.mean, dtype=torch.float32)
         y_std = torch.tensor(self.target_stats.std, dtype=torch.float32).clamp_min(1e-8)
         ytr = ((y_all[itr] - y_mean) / y_std).to(self.device)
