@@ -25,7 +25,7 @@ import math
 import os
 import time as _time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,8 @@ from generators.cahn_hilliard.attributes import attribute_names, label_volumes
 from generators.cahn_hilliard.params import CHParams, default_times
 from generators.cahn_hilliard.phases import phase_map
 from generators.cahn_hilliard.plan import Series, plan_series
-from generators.cahn_hilliard.solver import initial_field, integrate, wavenumbers_squared
+from generators.cahn_hilliard.solver import (fourier_upsample, initial_field, integrate,
+                                             wavenumbers_squared)
 
 MANIFEST = "manifest.json"
 SHARD_FORMAT = "shard_{:05d}.h5"
@@ -59,9 +60,14 @@ class BuildConfig:
     batch: int = 8
     dtype: str = "float32"
     params: dict = field(default_factory=dict)
+    upsample: int = 1
 
     def __post_init__(self) -> None:
         wavenumbers_squared(self.shape)
+        if not isinstance(self.upsample, int) or self.upsample < 1 or any(
+                n % self.upsample or n // self.upsample < 2 for n in self.shape):
+            raise ValueError(f"upsample must be a positive integer dividing every size of {tuple(self.shape)} "
+                             f"(coarse sizes >= 2), got {self.upsample!r}")
         attribute_names(self.phases)
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
@@ -78,8 +84,24 @@ class BuildConfig:
     def plan(self) -> list[Series]:
         return plan_series(self.n_series, self.phi_range, self.chi_range, self.design, self.seed)
 
+    def sim_shape(self) -> tuple[int, ...]:
+        """The grid actually simulated: ``shape // upsample``."""
+        return tuple(int(n) // self.upsample for n in self.shape)
+
+    def sim_params(self) -> CHParams:
+        """Solver parameters on the simulated grid.
+
+        On a grid ``upsample = f`` times coarser (spacing f in output voxels) the same physical
+        equation, in the same time units, has ``kappa / f**2`` and ``mobility / f**2``.
+        """
+        p = CHParams(**self.params)
+        f2 = float(self.upsample) ** 2
+        return p if self.upsample == 1 else replace(p, kappa=p.kappa / f2, mobility=p.mobility / f2)
+
     def as_json(self) -> dict:
         d = asdict(self)
+        if self.upsample == 1:  # manifests of plain builds stay as they were
+            d.pop("upsample")
         d["shape"], d["phi_range"], d["chi_range"] = (list(d["shape"]), list(d["phi_range"]),
                                                       list(d["chi_range"]))
         return d
@@ -107,12 +129,14 @@ def _load_manifest(out: Path, config: BuildConfig) -> dict:
 
 def simulate_series(series: Sequence[Series], config: BuildConfig, device=None) -> torch.Tensor:
     """Phase maps ``(len(series), snapshots, *shape)`` (uint8, on ``device``) of a batch of series."""
-    params = CHParams(**config.params)
+    params = config.sim_params()
     dtype = getattr(torch, config.dtype)
-    c0 = initial_field([s.phi for s in series], config.shape, [s.seed for s in series],
+    c0 = initial_field([s.phi for s in series], config.sim_shape(), [s.seed for s in series],
                        params.noise, device=device, dtype=dtype)
     chi = torch.tensor([s.chi for s in series], dtype=torch.float64)
     snaps = integrate(c0, chi, config.times(), params)
+    if config.upsample > 1:
+        snaps = fourier_upsample(snaps, config.upsample)
     return phase_map(snaps, config.phases, chi=chi)
 
 

@@ -145,6 +145,47 @@ def integrate(c0: torch.Tensor, chi, times: Sequence[float], params: CHParams | 
     return out
 
 
+def fourier_upsample(c: torch.Tensor, factor: int, ndim: int = 3) -> torch.Tensor:
+    """Band-limited (spectral) interpolation of periodic fields onto a ``factor`` times finer grid.
+
+    Parameters
+    ----------
+    c : Tensor ``(..., *shape)``
+        Real periodic fields; the last ``ndim`` axes are spatial (even sizes).
+    factor : int
+        Refinement per axis (>= 1). Values at the coarse grid points are kept (up to the dropped
+        Nyquist modes); the mean is kept exactly.
+    ndim : int
+        Number of spatial axes (2 or 3).
+    """
+    if factor == 1:
+        return c
+    if factor < 1 or ndim not in (2, 3) or c.dim() < ndim:
+        raise ValueError(f"fourier_upsample needs factor >= 1 and 2 or 3 spatial axes, got {factor}, {ndim}")
+    shape = tuple(c.shape[-ndim:])
+    if any(n % 2 for n in shape):
+        raise ValueError(f"fourier_upsample needs even sizes, got {shape}")
+    dims = _dims(ndim)
+    spec = torch.fft.rfftn(c, dim=dims)
+    fine = tuple(n * factor for n in shape)
+    out = spec.new_zeros(spec.shape[:-ndim] + fine[:-1] + (fine[-1] // 2 + 1,))
+    # keep |k| < n/2 on every axis (the Nyquist planes are dropped: they are not band-limited)
+    idx = []
+    for n, m in zip(shape[:-1], fine[:-1]):
+        h = n // 2
+        idx.append((torch.cat([torch.arange(0, h), torch.arange(n - h + 1, n)]),
+                    torch.cat([torch.arange(0, h), torch.arange(m - h + 1, m)])))
+    hz = shape[-1] // 2
+    src = spec[..., :hz]
+    for axis, (s_i, _) in enumerate(idx):
+        src = src.index_select(c.dim() - ndim + axis, s_i.to(c.device))
+    view = out[..., :hz]
+    grids = torch.meshgrid(*[d.to(c.device) for _, d in idx], indexing="ij")
+    lead = (slice(None),) * (c.dim() - ndim)
+    view[lead + tuple(grids)] = src
+    return torch.fft.irfftn(out, s=fine, dim=dims) * float(factor) ** ndim
+
+
 def simulate(phi, chi, times: Sequence[float] | float, shape: Sequence[int] = (128, 128, 64),
              seed=0, device=None, dtype=torch.float32, params: CHParams | None = None) -> torch.Tensor:
     """Anneal blends from ``phi`` plus noise and return the donor-fraction snapshots.
