@@ -1,0 +1,178 @@
+"""Rebuild the shipped models ``ch2-default`` and ``ch3-default`` from scratch, on CPU.
+
+Stages (run in order; each is resumable and deterministic from the seeds recorded here)::
+
+    python scripts/build_default_models.py data      [--part I/N]   # Cahn-Hilliard data sets
+    python scripts/build_default_models.py train     ch2|ch3        # invdesign train all ...
+    python scripts/build_default_models.py evaluate  ch2|ch3        # invdesign evaluate ... --json
+    python scripts/build_default_models.py ship      ch2|ch3        # copy the model directory into
+                                                                    # generators/weights/<name>/
+
+Data recipe (CPU-feasible; see ``docs/models.md`` for what this leaves out)
+-------------------------------------------------------------------------
+* One Cahn-Hilliard simulation per series on a 64x64x32 grid with the solver's default physics
+  (kappa = M = 1, grid spacing 1), adaptive dt with ``dt_max`` = :data:`DT_MAX`, then the donor
+  fraction is interpolated spectrally x2 to 128x128x64 (``BuildConfig.upsample = 2``) and
+  thresholded: the output volumes are those of a blend with kappa = 4 and mobility 4 in output
+  voxels (structures twice as large as a kappa = 1 run at the same time).
+  Simulating kappa = 1/4 on the coarse grid instead (the physically identical coarse model of a
+  kappa = 1 blend) pins the interfaces to the lattice at chi >~ 3 (they are narrower than a coarse
+  voxel), so coarsening stops; measured in ``docs/models.md``.
+* Each series is simulated once and labelled twice (two-phase and three-phase phase maps of the
+  same field): the shards are identical to what ``build_dataset`` writes for each configuration
+  (its manifest is written by ``build_dataset`` itself, which finds every shard on disk).
+* Training set: :data:`TRAIN` (Latin hypercube in (phi, chi), seed 0); held-out set: :data:`HELD`
+  (seed 1, other series, other noise).
+
+Training: ``invdesign train all --preset ch2-default|ch3-default --config <stage config>``; the
+config files written into ``runs/`` are :data:`TRAIN_OVERRIDES` merged over the presets, seed 0.
+Torch runs on 2 threads (``torch.set_num_threads`` via ``OMP_NUM_THREADS``/``--threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "default_models"
+DT_MAX = 2.0
+UPSAMPLE = 2
+
+COMMON = dict(shape=(128, 128, 64), t_min=5.0, t_max=1000.0, phi_range=(0.3, 0.7),
+              chi_range=(2.6, 4.0), design="lhs", batch=8, dtype="float32",
+              params={"dt_max": DT_MAX}, upsample=UPSAMPLE)
+TRAIN = dict(COMMON, n_series=32, snapshots=10, seed=0)
+HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
+
+MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
+TRAIN_OVERRIDES: dict = {
+    "seed": 0,
+    "vae_train": {"steps": 500},
+    "fp_train": {"steps": 1000},
+    "denoiser_train": {"steps": 1200},
+    "checkpoint_every": 100,
+}
+
+
+def data_dir(kind: str, phases: int) -> Path:
+    return RUNS / f"data_{kind}_{phases}phase"
+
+
+def _configs():
+    from generators.cahn_hilliard.dataset_builder import BuildConfig
+
+    return {kind: {p: BuildConfig(phases=p, **spec) for p in (2, 3)} for kind, spec in
+            (("train", TRAIN), ("held", HELD))}
+
+
+def build_data(part: int = 0, parts: int = 1) -> None:
+    """Simulate every series once and write the 2- and 3-phase shards (this process's share)."""
+    import torch
+
+    from generators.cahn_hilliard.dataset_builder import SHARD_FORMAT, _shard_samples, build_dataset
+    from generators.cahn_hilliard.phases import phase_map
+    from generators.cahn_hilliard.solver import fourier_upsample, initial_field, integrate
+    from objectives.io import write_h5_samples
+
+    jobs = []
+    for kind, cfgs in _configs().items():
+        c2 = cfgs[2]
+        plan = c2.plan()
+        for s in range(0, len(plan), c2.batch):
+            jobs.append((kind, s // c2.batch, plan[s:s + c2.batch]))
+    for j, (kind, shard, chunk) in enumerate(jobs):
+        if j % parts != part:
+            continue
+        cfgs = _configs()[kind]
+        name = SHARD_FORMAT.format(shard)
+        if all((data_dir(kind, p) / name).exists() for p in (2, 3)):
+            continue
+        c2 = cfgs[2]
+        params = c2.sim_params()
+        c0 = initial_field([s.phi for s in chunk], c2.sim_shape(), [s.seed for s in chunk], params.noise,
+                           dtype=getattr(torch, c2.dtype))
+        chi = torch.tensor([s.chi for s in chunk], dtype=torch.float64)
+        print(f"[data {part}/{parts}] {kind} shard {shard}: simulating {len(chunk)} series", flush=True)
+        field = fourier_upsample(integrate(c0, chi, c2.times(), params), c2.upsample)
+        for p in (2, 3):
+            out = data_dir(kind, p)
+            out.mkdir(parents=True, exist_ok=True)
+            vols, attrs, names = _shard_samples(chunk, phase_map(field, p, chi=chi), cfgs[p], None)
+            tmp = out / (name + ".tmp")
+            write_h5_samples(tmp, vols, attrs, names, mode="w")
+            os.replace(tmp, out / name)
+            print(f"[data {part}/{parts}] wrote {out / name}", flush=True)
+    # manifests: build_dataset finds complete shards and only records them (no simulation)
+    for kind, cfgs in _configs().items():
+        for p, cfg in cfgs.items():
+            n = len(cfg.plan())
+            have = len(list(data_dir(kind, p).glob("shard_*.h5")))
+            if have * cfg.batch >= n:
+                print(json.dumps(build_dataset(data_dir(kind, p), cfg, progress=False)))
+
+
+def cli(*args: str, threads: int = 2) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "invdesign.cli.main", *args]
+    print("$ invdesign " + " ".join(args), flush=True)
+    return subprocess.run(cmd, check=True, env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE)
+
+
+def train(key: str, threads: int) -> None:
+    name, phases = MODELS[key]
+    out = RUNS / name
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = out.parent / f"{name}.train.json"
+    cfg.write_text(json.dumps(TRAIN_OVERRIDES, indent=1))
+    r = cli("train", "all", "--data", str(data_dir("train", phases)), "--out", str(out), "--preset", name,
+            "--config", str(cfg), "--resume", "--quiet", threads=threads)
+    print(r.stdout)
+
+
+def evaluate(key: str, threads: int, extra: list[str]) -> None:
+    name, phases = MODELS[key]
+    r = cli("evaluate", str(RUNS / name), "--data", str(data_dir("held", phases)), "--n-conditions", "16",
+            "--n-samples", "2", "--n-diversity", "8", "--seed", "0", "--json", *extra, threads=threads)
+    dest = ROOT / "benchmarks" / "results" / f"shipped_models_eval_{name}.json"
+    dest.write_text(r.stdout)
+    print(r.stdout)
+
+
+def ship(key: str) -> None:
+    name, _ = MODELS[key]
+    src, dest = RUNS / name, ROOT / "generators" / "weights" / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "vae.safetensors", "fp.safetensors", "denoiser.safetensors"):
+        shutil.copy2(src / f, dest / f)
+    print(f"shipped {src} -> {dest}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stage", choices=["data", "train", "evaluate", "ship"])
+    ap.add_argument("model", nargs="?", choices=sorted(MODELS))
+    ap.add_argument("--part", default="0/1", help="I/N: build the I-th of N interleaved shares of the shards")
+    ap.add_argument("--threads", type=int, default=2)
+    a, extra = ap.parse_known_args()
+    if a.stage == "data":
+        import torch
+
+        torch.set_num_threads(a.threads)
+        i, n = (int(x) for x in a.part.split("/"))
+        build_data(i, n)
+        return
+    if a.model is None:
+        ap.error(f"{a.stage} needs a model: ch2 or ch3")
+    {"train": lambda: train(a.model, a.threads), "evaluate": lambda: evaluate(a.model, a.threads, extra),
+     "ship": lambda: ship(a.model)}[a.stage]()
+
+
+if __name__ == "__main__":
+    main()
