@@ -41,6 +41,8 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 RUNS = ROOT / "runs" / "default_models"
 DT_MAX = 2.0
 UPSAMPLE = 2
@@ -51,12 +53,15 @@ COMMON = dict(shape=(128, 128, 64), t_min=5.0, t_max=1000.0, phi_range=(0.3, 0.7
 TRAIN = dict(COMMON, n_series=32, snapshots=10, seed=0)
 HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
 
+VAE_LIMIT = 160
 MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 TRAIN_OVERRIDES: dict = {
     "seed": 0,
-    "vae_train": {"steps": 500},
+    # 4 channels at full resolution: the decoder's full-resolution layers dominate sampling time
+    "vae": {"widths": [4, 8, 32, 64, 64], "latent_channels": 4},
+    "vae_train": {"steps": 500, "batch": 4, "crop": [32, 32, 32]},
     "fp_train": {"steps": 1000},
-    "denoiser_train": {"steps": 1200},
+    "denoiser_train": {"steps": 800, "batch": 32},
     "checkpoint_every": 100,
 }
 
@@ -125,15 +130,19 @@ def cli(*args: str, threads: int = 2) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE)
 
 
-def train(key: str, threads: int) -> None:
+def train(key: str, threads: int, stages: tuple[str, ...] = ("vae", "fp", "denoiser")) -> None:
+    """The VAE on the first :data:`VAE_LIMIT` volumes (the first two shards: it trains on crops, and
+    could start while the rest of the data was simulated), then the FP and the denoiser on all."""
     name, phases = MODELS[key]
     out = RUNS / name
     out.mkdir(parents=True, exist_ok=True)
     cfg = out.parent / f"{name}.train.json"
     cfg.write_text(json.dumps(TRAIN_OVERRIDES, indent=1))
-    r = cli("train", "all", "--data", str(data_dir("train", phases)), "--out", str(out), "--preset", name,
-            "--config", str(cfg), "--resume", "--quiet", threads=threads)
-    print(r.stdout)
+    for stage in stages:
+        limit = ["--limit", str(VAE_LIMIT)] if stage == "vae" else []
+        r = cli("train", stage, "--data", str(data_dir("train", phases)), "--out", str(out), "--preset", name,
+                "--config", str(cfg), "--resume", "--quiet", *limit, threads=threads)
+        print(r.stdout, flush=True)
 
 
 def evaluate(key: str, threads: int, extra: list[str]) -> None:
@@ -143,6 +152,50 @@ def evaluate(key: str, threads: int, extra: list[str]) -> None:
     dest = ROOT / "benchmarks" / "results" / f"shipped_models_eval_{name}.json"
     dest.write_text(r.stdout)
     print(r.stdout)
+
+
+def figure(key: str, threads: int) -> None:
+    """docs/figures/<name>_samples.png: held-out volumes (top) beside samples at their conditions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    import generators
+    from generators.diffusion.data import load_shards
+
+    torch.set_num_threads(threads)
+    name, phases = MODELS[key]
+    gen = generators.load(RUNS / name)
+    held = load_shards(data_dir("held", phases))
+    table = held.table(list(gen.condition_names))
+    order = np.argsort(table[:, 0])
+    pick = order[np.linspace(0, len(order) - 1, 4).round().astype(int)]
+    s = gen.sample(torch.as_tensor(table[pick], dtype=torch.float32), n=1, seed=0)
+    cmap = matplotlib.colors.ListedColormap(["#1f4e9c", "#f2c12e", "#8c8c8c"][:phases])
+    fig, ax = plt.subplots(4, 4, figsize=(11, 9.5))
+    for j, i in enumerate(pick):
+        for row, (vol, what) in enumerate(((held.volumes[i], "held-out CH"), (s.volumes[j], "generated"))):
+            v = vol.numpy()
+            ax[2 * row, j].imshow(v[:, :, 32].T, cmap=cmap, vmin=0, vmax=phases - 1, interpolation="nearest")
+            ax[2 * row + 1, j].imshow(v[:, 64, :].T, cmap=cmap, vmin=0, vmax=phases - 1, interpolation="nearest",
+                                      origin="lower")
+            ax[2 * row, j].set_title(f"{what}\n" + ", ".join(f"{k}={x:.2f}" for k, x in
+                                                             zip(gen.condition_names, table[i])), fontsize=6.5)
+    for a in ax.flat:
+        a.set_xticks([])
+        a.set_yticks([])
+    for r, lab in enumerate(("x-y (z=32)", "x-z (y=64)") * 2):
+        ax[r, 0].set_ylabel(lab, fontsize=8)
+    fig.suptitle(f"{name}: held-out Cahn-Hilliard volumes (rows 1-2) and samples at their conditions (rows 3-4)",
+                 fontsize=9)
+    fig.tight_layout()
+    dest = ROOT / "docs" / "figures" / f"{name}_samples.png"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(dest, dpi=110)
+    print(f"wrote {dest}")
 
 
 def ship(key: str) -> None:
@@ -156,10 +209,11 @@ def ship(key: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["data", "train", "evaluate", "ship"])
+    ap.add_argument("stage", choices=["data", "train", "evaluate", "figure", "ship"])
     ap.add_argument("model", nargs="?", choices=sorted(MODELS))
     ap.add_argument("--part", default="0/1", help="I/N: build the I-th of N interleaved shares of the shards")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stages", default="vae,fp,denoiser", help="train: which stages, in order")
     a, extra = ap.parse_known_args()
     if a.stage == "data":
         import torch
@@ -170,8 +224,8 @@ def main() -> None:
         return
     if a.model is None:
         ap.error(f"{a.stage} needs a model: ch2 or ch3")
-    {"train": lambda: train(a.model, a.threads), "evaluate": lambda: evaluate(a.model, a.threads, extra),
-     "ship": lambda: ship(a.model)}[a.stage]()
+    {"train": lambda: train(a.model, a.threads, tuple(a.stages.split(","))), "evaluate": lambda: evaluate(a.model, a.threads, extra),
+     "figure": lambda: figure(a.model, a.threads), "ship": lambda: ship(a.model)}[a.stage]()
 
 
 if __name__ == "__main__":
