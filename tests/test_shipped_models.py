@@ -21,7 +21,7 @@ SHIPPED = {
 }
 RECIPE = ("phi", "chi", "log_time")
 # the data recipe of scripts/build_default_models.py
-RECIPE_RANGE = {"phi": (0.3, 0.7), "chi": (2.6, 4.0), "log_time": (np.log10(5.0), 3.0)}
+RECIPE_RANGE = {"phi": (0.3, 0.7), "chi": (2.6, 4.0), "log_time": (np.log10(20.0), np.log10(300.0))}
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
