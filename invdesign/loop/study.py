@@ -195,3 +195,24 @@ def artifact_store(settings: Settings) -> FileSystemArtifactStore:
     path = Path(settings.artifact_dir)
     path.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(path))
+
+
+def open_existing(
+    storage: str | BaseStorage | None, out_dir: str | Path | None, study_name: str | None
+) -> optuna.Study:
+    """Open an existing design study from a storage or an output directory.
+
+    Raises
+    ------
+    ValueError
+        Neither given, no journal in ``out_dir``, or no such study.
+    """
+    if storage is None:
+        if out_dir is None:
+            raise ValueError("give --out DIR (a design's output directory) or --storage")
+        journal = Path(out_dir) / JOURNAL_NAME
+        if not journal.is_file():
+            raise ValueError(f"no design study in {out_dir} ({JOURNAL_NAME} not found)")
+    elif isinstance(storage, str) and "://" not in storage and not Path(storage).is_file():
+        raise ValueError(f"storage file {storage} does not exist")
+    return load_design_study(open_storage(storage, Path(out_dir) if out_dir else None), study_name)
