@@ -133,3 +133,24 @@ def test_export_and_verify_cli(tmp_path):
     assert v["recipe"]["phi"] == pytest.approx(table.loc[0, "phi"])
     r = runner.invoke(app, ["verify", "--out", str(out), "--seeds", "2"])
     assert r.exit_code == 0 and "distance to target" in r.output
+
+
+@pytest.mark.parametrize("suffix", ["vti", "tif", "h5", "npz"])
+def test_export_formats_round_trip(tmp_path, suffix):
+    from objectives.io import read_sample, read_volume
+
+    out = tmp_path / "o"
+    assert runner.invoke(app, design_args(out)).exit_code == 0
+    table = pd.read_csv(out / "candidates.csv")
+    with np.load(out / table.loc[0, "file"]) as f:
+        ref = f["volume"]
+    r = runner.invoke(app, ["export", str(tmp_path / f"best.{suffix}"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    path = tmp_path / f"best.{suffix}"
+    assert np.array_equal(read_volume(path), ref)
+    if suffix in ("npz", "h5"):
+        attrs = read_sample(path)[1]
+        assert attrs["trial"] == table.loc[0, "trial"]
+        assert attrs["ABS_f_D"] == pytest.approx(table.loc[0, "ABS_f_D"])
+    r = runner.invoke(app, ["export", str(tmp_path / "x.npz"), "--format", suffix, "--out", str(out)])
+    assert r.exit_code == 0 and r.output.strip().endswith(f"x.{suffix}")
