@@ -54,6 +54,7 @@ def fake_describe_batch(volumes: torch.Tensor, periodic: bool = False) -> dict[s
     ``CT_f_D_tort1`` here is the fraction of donor voxels whose whole (x, y) column is donor
     (a crude straight-path fraction, enough for the tests).
     """
+    fake_describe_batch.devices.append(volumes.device.type)
     donor = volumes == 0
     f = donor.float().mean(dim=(1, 2, 3))
     full = donor.all(dim=-1, keepdim=True)
@@ -83,3 +84,6 @@ class FakeSimulator:
         fs = torch.stack([c[:, 0] / 0.9, c[:, 1] - 1.0], dim=1)
         out = self._fake.sample(fs, n, seed)
         return Samples(volumes=out.volumes, conditions=c.repeat_interleave(n, 0))
+
+
+fake_describe_batch.devices = []

@@ -230,3 +230,13 @@ def test_run_trials_reads_everything_from_the_study(tmp_path):
         run_trials(res.study, Other(), 1, describe=fake_describe_batch)
     with pytest.raises(ValueError, match=">= 0"):
         run_trials(res.study, BiasedFakeGenerator(), -1, describe=fake_describe_batch)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_design_on_cuda_measures_on_the_generator_device(tmp_path):
+    fake_describe_batch.devices.clear()
+    res = run(tmp_path, method="bo", budget=4, model=BiasedFakeGenerator("cuda"), device="cuda",
+              n_initial=2)
+    assert len(res.candidates) == 16
+    assert fake_describe_batch.devices and set(fake_describe_batch.devices) == {"cuda"}
