@@ -3,7 +3,6 @@
 import math
 
 import pytest
-import torch
 
 from invdesign import design, verify
 from objectives.losses import target_distance
