@@ -128,6 +128,9 @@ def test_resume_continues_without_lost_or_repeated_trials(tmp_path):
     # same budget again: nothing more to do
     third = run(tmp_path, method="bo", budget=5)
     assert len(third.study.trials) == 5
+    # the candidate files are those of the current ranking only
+    files = sorted(p.name for p in (tmp_path / "run" / "candidates").glob("*.npz"))
+    assert len(files) == 5 * 4 and files == sorted(p.name for p in third.files)
 
 
 class DiesOnCall(BiasedFakeGenerator):
