@@ -244,3 +244,16 @@ def test_design_on_cuda_measures_on_the_generator_device(tmp_path):
               n_initial=2)
     assert len(res.candidates) == 16
     assert fake_describe_batch.devices and set(fake_describe_batch.devices) == {"cuda"}
+
+
+def test_default_measurement_is_objectives_describe_batch(tmp_path):
+    pytest.importorskip("objectives.descriptors")
+    res = design({"ABS_f_D": 0.5, "CT_f_A_tort1": 0.3}, 0.05, model=BiasedFakeGenerator(),
+                 budget=2, method="random", out_dir=tmp_path)
+    c = res.candidates
+    assert {"STAT_n", "CT_f_e_conn", "CT_f_A_tort1"} <= set(c.columns)
+    # ABS_f_D is the donor voxel fraction: recompute it from the written volumes
+    for _, row in c.head(3).iterrows():
+        assert float((res.volume(int(row["rank"])) == 0).mean()) == pytest.approx(row["ABS_f_D"], abs=1e-6)
+    with pytest.raises(ValueError, match="unknown descriptor vol_frac_D"):
+        design({"vol_frac_D": 0.5}, 0.05, model=BiasedFakeGenerator(), budget=1, out_dir=tmp_path / "x")
