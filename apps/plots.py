@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -24,23 +25,29 @@ def distance_figure(frame: pd.DataFrame, trial: str = "trial", value: str = "dis
     fig.add_hline(y=1.0, line_dash="dash", annotation_text="within tolerance")
     fig.update_layout(xaxis_title="trial", yaxis_title="distance to target (tolerances)",
                       height=360, margin={"t": 30, "b": 40})
+    if len(per_trial) <= 20:
+        fig.update_xaxes(dtick=1)
     return fig
 
 
 def measured_figure(frame: pd.DataFrame, targets: Mapping[str, float],
                     tolerance: Mapping[str, float]) -> go.Figure:
-    """Measured descriptors of every candidate against the targets, with tolerance bands."""
+    """Measured descriptors of every candidate (jittered dots) against the targets (+- tolerance)."""
     names = [n for n in targets if n in frame.columns]
+    rng = np.random.default_rng(0)
     fig = go.Figure()
     for i, name in enumerate(names):
-        fig.add_box(y=frame[name], name=name, boxpoints="all", jitter=0.4, marker_color="#888",
-                    showlegend=False)
-        t, tol = float(targets[name]), float(tolerance.get(name, 0.0))
-        fig.add_shape(type="rect", xref="x", x0=i - 0.45, x1=i + 0.45, y0=t - tol, y1=t + tol,
-                      fillcolor="rgba(44,160,44,0.2)", line_width=0)
-        fig.add_scatter(x=[name], y=[t], mode="markers", marker={"symbol": "x", "size": 14,
-                        "color": "#2ca02c"}, name="target", showlegend=i == 0)
-    fig.update_layout(yaxis_title="value", height=360, margin={"t": 30, "b": 40})
+        y = frame[name].to_numpy(dtype=float)
+        fig.add_scatter(x=i + rng.uniform(-0.25, 0.25, len(y)), y=y, mode="markers",
+                        marker={"color": "#777", "size": 6, "opacity": 0.6}, name="measured",
+                        showlegend=i == 0)
+        fig.add_scatter(x=[i], y=[float(targets[name])], mode="markers", name="target +- tolerance",
+                        marker={"symbol": "x", "size": 14, "color": "#2ca02c"}, showlegend=i == 0,
+                        error_y={"type": "constant", "value": float(tolerance.get(name, 0.0)),
+                                 "width": 30, "color": "#2ca02c"})
+    fig.update_layout(yaxis_title="value", height=360, margin={"t": 30, "b": 40},
+                      xaxis={"tickvals": list(range(len(names))), "ticktext": names,
+                             "range": [-0.6, len(names) - 0.4]})
     return fig
 
 

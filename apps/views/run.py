@@ -66,7 +66,7 @@ def _live() -> None:
     label = {"running": "Design running", "finished": "Design finished",
              "stopped": "Design stopped", "failed": "Design failed"}[run.state]
     state = {"running": "running", "failed": "error"}.get(run.state, "complete")
-    with st.status(f"{label}: study {run.study_name}", state=state, expanded=run.alive):
+    with st.status(f"{label}: study {run.study_name}", state=state, expanded=True):
         done = min(p["complete"], run.budget) if run.budget else 0
         frac = done / run.budget if run.budget else 1.0
         best = "-" if p["best"] is None else f"{p['best']:.3g}"

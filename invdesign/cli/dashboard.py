@@ -26,7 +26,7 @@ def streamlit_command(host: str = "127.0.0.1", port: int = 8501) -> list[str]:
         raise ValueError("host is empty")
     return [sys.executable, "-m", "streamlit", "run", str(app_path()),
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 
 def register(app: typer.Typer) -> None:
