@@ -2,7 +2,8 @@
 
 ``DesignResult.candidates`` is a pandas DataFrame (one row per candidate volume, ranked, with trial,
 conditions, measured descriptors, ``distance``, ``success`` and the recipe ``phi``, ``chi``,
-``log_time``); ``DesignResult.volumes`` holds the label volumes in the same order as the rows.
+``log_time``); ``DesignResult.volume(rank)`` gives the label volume of the row of that rank
+(the best few are held in memory, others are read from the study's artifact store).
 """
 
 from __future__ import annotations
@@ -26,16 +27,25 @@ def candidate_table(result: Any) -> pd.DataFrame:
 
 def candidate_volume(result: Any, row: int) -> np.ndarray:
     """Label volume ``(X, Y, Z)`` (uint8) of candidate ``row`` of :func:`candidate_table`."""
-    volumes = getattr(result, "volumes", None)
-    if volumes is None:
-        raise ValueError("the design result holds no volumes")
-    n = len(candidate_table(result))
-    if not 0 <= row < n:
-        raise ValueError(f"candidate {row} does not exist (there are {n})")
-    vol = volumes[row]
+    table = candidate_table(result)
+    if not 0 <= row < len(table):
+        raise ValueError(f"candidate {row} does not exist (there are {len(table)})")
+    rank = int(table.loc[row, "rank"]) if "rank" in table.columns else row
+    vol = result.volume(rank)
     if hasattr(vol, "detach"):
         vol = vol.detach().cpu().numpy()
     return np.asarray(vol, dtype=np.uint8)
+
+
+def condition_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, str]:
+    """Condition name -> its column in the candidates table (``condition_<name>``, else ``<name>``)."""
+    out = {}
+    for n in names:
+        for col in (f"condition_{n}", n):
+            if col in frame.columns:
+                out[n] = col
+                break
+    return out
 
 
 def recipe(row: pd.Series) -> dict[str, float]:

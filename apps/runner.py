@@ -2,8 +2,10 @@
 
 The run calls :func:`invdesign.design` against a named study in a storage the page can read, so
 progress is read from the study itself (which is also how the page watches other workers' studies).
-If ``design`` accepts a ``should_stop`` callable the run passes it; otherwise it runs the budget one
-trial per call on the same study (each call resumes it) and checks the stop flag between calls.
+``budget`` is the number of complete trials the study should hold (a resumed study runs only the
+missing ones). Stopping: the run's per-trial ``callback`` raises :class:`StopRequested` once the stop
+flag is set, which ends ``design`` after the trial that just completed; the result is then rebuilt
+from the study (``DesignResult.from_study``), so nothing completed is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps import studies
+
+
+class StopRequested(Exception):
+    """Raised from the per-trial callback to end a run early (after a completed trial)."""
 
 
 @dataclass
@@ -74,20 +80,29 @@ class DesignRun:
             return {"complete": 0, "running": 0, "failed": 0, "total": 0, "best": None,
                     "user_attrs": {}}
 
-    def _call(self, budget: int, **extra: Any) -> Any:
-        return self.design_fn(budget=budget, storage=self.storage, study_name=self.study_name,
-                              **self.kwargs, **extra)
+    def _on_trial(self, trial: Any) -> None:
+        if self._stop.is_set():
+            raise StopRequested
 
     def _run(self) -> None:
         try:
-            if "should_stop" in inspect.signature(self.design_fn).parameters:
-                self.result = self._call(self.budget, should_stop=self._stop.is_set)
-            else:
-                for _ in range(self.budget):
-                    if self._stop.is_set():
-                        break
-                    self.result = self._call(1)
-            self.state = "stopped" if self._stop.is_set() else "finished"
+            kwargs = dict(self.kwargs)
+            if "callback" in inspect.signature(self.design_fn).parameters:
+                kwargs["callback"] = self._on_trial
+            self.result = self.design_fn(budget=self.budget, storage=self.storage,
+                                         study_name=self.study_name, **kwargs)
+            self.state = "finished"
+        except StopRequested:
+            self.state = "stopped"
+            self._finish_stopped()
         except Exception as exc:  # shown on the page as one line, never a traceback
-            self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+            self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             self.state = "failed"
+
+    def _finish_stopped(self) -> None:
+        try:
+            from invdesign import DesignResult
+
+            self.result = DesignResult.from_study(studies.load_study(self.storage, self.study_name))
+        except Exception as exc:
+            self.error = f"stopped, but the results could not be read back: {exc}"

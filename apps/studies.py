@@ -6,6 +6,7 @@ only reads what the design loop (or other workers) stored, for progress and for 
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", str(url))
 
 
+@functools.lru_cache(maxsize=16)
 def open_storage(spec: str) -> Any:
-    """Turn a storage spec into an Optuna storage.
+    """Turn a storage spec into an Optuna storage (cached per spec; failures are not cached).
 
     Parameters
     ----------

@@ -13,7 +13,7 @@ pytest.importorskip("plotly")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import invdesign  # noqa: E402
-from tests.dashboard_fake import stand_in_design  # noqa: E402
+from tests.dashboard_fake import ensure_describe  # noqa: E402
 
 TIMEOUT = 60
 
@@ -27,9 +27,13 @@ def _script():
 
 @pytest.fixture
 def design_api(monkeypatch):
-    """The real ``invdesign.design`` when merged, else the test stand-in."""
-    if not hasattr(invdesign, "design"):
-        monkeypatch.setattr(invdesign, "design", stand_in_design, raising=False)
+    """The real ``invdesign.design`` (with a stand-in descriptor function until that is merged)."""
+    import objectives
+
+    if not hasattr(objectives, "describe_batch"):
+        from tests.dashboard_fake import fraction_describe_batch
+
+        monkeypatch.setattr(objectives, "describe_batch", fraction_describe_batch, raising=False)
     return invdesign.design
 
 
@@ -148,11 +152,27 @@ def test_run_shows_progress_results_and_downloads(app):
 def test_same_study_name_resumes(app):
     at = _load(app)
     _start(at, budget=2)
-    _finish(at)
-    _start(at, budget=2)
+    first = _finish(at)
+    trials = {r.trial for r in _frame(at, "distance").itertuples()}
+    _start(at, budget=4)  # the budget is the total the study should hold
     run = _finish(at)
+    assert run is not first and run.state == "finished"
     assert run.progress()["complete"] == 4
-    assert len(_frame(at, "distance")) == 4 * 2
+    table = _frame(at, "distance")
+    assert len(table) == 4 * 2 and set(table["trial"]) == trials | {2, 3}
+
+
+def test_stop_ends_the_run_after_a_trial_and_keeps_its_results(app):
+    at = _load(app)
+    _start(at, budget=40)
+    at.button(key="stop").click()
+    at.run()
+    run = _finish(at)
+    assert run.state == "stopped", run.error
+    done = run.progress()["complete"]
+    assert 1 <= done < 40
+    assert len(_frame(at, "distance")) == done * 2
+    assert at.status[0].label.startswith("Design stopped")
 
 
 def test_unreachable_storage_is_an_error_with_masked_password(app):

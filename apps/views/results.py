@@ -23,7 +23,7 @@ def results_section(result, settings: dict, condition_names: list[str]) -> None:
     with cand:
         row = _candidates(result, table)
     with ver:
-        _verify(table, row)
+        _verify(table, row, settings)
 
 
 def _optimisation(table, settings: dict, condition_names: list[str]) -> None:
@@ -31,8 +31,10 @@ def _optimisation(table, settings: dict, condition_names: list[str]) -> None:
         st.plotly_chart(plots.distance_figure(table), key="fig_distance")
     st.plotly_chart(plots.measured_figure(table, settings["targets"], settings["tolerance"]),
                     key="fig_measured")
-    if any(c in table.columns for c in condition_names):
-        st.plotly_chart(plots.condition_figure(table, condition_names), key="fig_conditions")
+    columns = results.condition_columns(table, condition_names)
+    if columns:
+        st.caption("Where the trials went in the model's condition space")
+        st.plotly_chart(plots.condition_figure(table, list(columns.values())), key="fig_conditions")
 
 
 def _candidates(result, table) -> int:
@@ -69,32 +71,35 @@ def _candidates(result, table) -> int:
     return row
 
 
-def _verify(table, row: int) -> None:
+def _verify(table, row: int, settings: dict) -> None:
     st.write("Re-run the candidate's predicted recipe (phi, chi, annealing time) through the "
-             "Cahn-Hilliard simulator and measure the result.")
+             "Cahn-Hilliard simulator and compare what it makes with the targets and the candidate.")
     seeds = st.number_input("Simulator seeds", min_value=1, value=3, key="verify_seeds")
     if st.button(f"Verify candidate {row}", key="verify"):
         import invdesign
 
         try:
-            if not hasattr(invdesign, "verify"):
-                raise ValueError("this installation has no verify API (invdesign.verify) yet")
-            with st.spinner("Simulating..."):
-                st.session_state.verified = (row, invdesign.verify(table.iloc[row],
-                                                                   seeds=int(seeds)))
-        except ValueError as exc:
+            with st.spinner("Simulating the recipe..."):
+                report = invdesign.verify(table.iloc[row], seeds=int(seeds),
+                                          targets=settings["targets"],
+                                          tolerance=settings["tolerance"],
+                                          device=st.session_state.get("device", "cpu"))
+            st.session_state.verified = (row, report)
+        except (ValueError, ImportError, AttributeError) as exc:
             st.error(str(exc))
     done = st.session_state.get("verified")
     if done is not None and done[0] == row:
-        _show_verification(done[1])
+        _show_verification(done[1], table.iloc[row], settings)
 
 
-def _show_verification(report) -> None:
+def _show_verification(report, candidate, settings: dict) -> None:
     import pandas as pd
 
-    if isinstance(report, pd.DataFrame):
-        st.dataframe(report, key="verify_table")
-    elif hasattr(report, "to_dict") or isinstance(report, dict):
-        st.json(report if isinstance(report, dict) else report.to_dict())
-    else:
-        st.write(report)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("distance to target", f"{report.distance_to_target:.3g}")
+    c2.metric("distance to candidate", f"{report.distance_to_candidate:.3g}")
+    c3.metric("verified", "yes" if report.success else "no")
+    rows = [{"descriptor": n, "target": t, "candidate": candidate.get(n),
+             "simulated (mean)": report.mean.get(n)} for n, t in settings["targets"].items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(report.table, hide_index=True)

@@ -29,7 +29,8 @@ def targets_section(summary: dict) -> dict | None:
         tolerance[name] = st.number_input(f"tolerance of {name}", value=0.02, min_value=0.0,
                                           step=0.005, format="%.4f", key=f"tol_{name}")
     st.header("Search")
-    budget = st.number_input("Budget (trials)", min_value=0, value=8, step=1, key="budget")
+    budget = st.number_input("Budget (trials)", min_value=0, value=8, step=1, key="budget",
+                             help="Complete trials the study should hold; resuming runs the rest.")
     samples = st.number_input("Samples per trial", min_value=1, value=4, step=1, key="samples")
     method = st.selectbox("Method", METHODS, key="method")
     seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed")

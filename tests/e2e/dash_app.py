@@ -1,7 +1,7 @@
 """The dashboard as the browser test serves it: the real page plus the small fake generator.
 
-``streamlit run tests/e2e/dash_app.py``; uses the real ``invdesign.design`` when it exists, else
-the test stand-in (until the design API is merged).
+``streamlit run tests/e2e/dash_app.py``; uses the real ``invdesign.design``, and
+a stand-in descriptor function while ``objectives.describe_batch`` is not merged.
 """
 
 import sys
@@ -9,11 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import invdesign  # noqa: E402
 from apps.dashboard import main  # noqa: E402
-from tests.dashboard_fake import make_generator, stand_in_design  # noqa: E402
+from tests.dashboard_fake import ensure_describe, make_generator  # noqa: E402
 
-if not hasattr(invdesign, "design"):
-    invdesign.design = stand_in_design
+ensure_describe()
 
 main({"fake-3phase": make_generator})
