@@ -64,7 +64,7 @@ def condition_figure(frame: pd.DataFrame, names: Sequence[str], color: str = "di
                          if "trial" in frame.columns else None)
     else:
         fig = px.scatter_matrix(frame, dimensions=names, color=colour)
-    fig.update_layout(height=420, margin={"t": 30, "b": 40})
+    fig.update_layout(height=420, margin={"t": 30, "b": 40}, coloraxis_colorscale="Viridis")
     return fig
 
 
@@ -73,6 +73,7 @@ def recipe_figure(frame: pd.DataFrame, color: str = "distance") -> go.Figure:
     if not {"chi", "log_time"} <= set(frame.columns):
         raise ValueError("the candidates carry no predicted recipe (chi, log_time)")
     fig = px.scatter(frame, x="chi", y="log_time", color=color if color in frame.columns else None,
+                     color_continuous_scale="Viridis",
                      hover_data=[c for c in ("trial", "phi") if c in frame.columns])
     fig.update_layout(xaxis_title="chi (interaction parameter)",
                       yaxis_title="log10 annealing time", height=380, margin={"t": 30, "b": 40})

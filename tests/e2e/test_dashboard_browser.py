@@ -93,12 +93,12 @@ def test_design_render_and_download_in_chromium(server, tmp_path):
 def _drive(page, tmp_path: Path) -> None:
     """Load the model, run 3 trials x 2 samples, open the candidate, download npz and csv."""
     page.get_by_role("button", name="Load model").click()
-    budget = page.get_by_label("Budget (trials)")
+    budget = page.get_by_role("spinbutton", name="Budget (trials)")
     budget.wait_for()
     budget.fill("3")
     budget.press("Enter")
-    page.get_by_label("Samples per trial").fill("2")
-    page.get_by_label("Samples per trial").press("Enter")
+    page.get_by_role("spinbutton", name="Samples per trial").fill("2")
+    page.get_by_role("spinbutton", name="Samples per trial").press("Enter")
     _shot(page, "1_model")
     page.get_by_role("button", name="Start / resume").click()
     page.get_by_text("Design finished").first.wait_for()
