@@ -63,3 +63,22 @@ def ensure_describe() -> None:
 
     if not hasattr(objectives, "describe_batch"):
         objectives.describe_batch = fraction_describe_batch
+
+
+class FakeSimulator:
+    """Stands in for the Cahn-Hilliard generator in verify tests: (phi, chi, time) -> volumes.
+
+    Inverts :class:`FakeGenerator`'s made-up recipe (donor fraction ``1 - phi``, mixed ``chi - 2``),
+    so a candidate's recipe reproduces its phase fractions.
+    """
+
+    condition_names = ("phi", "chi", "time")
+    bounds = torch.tensor([[0.0, 0.0, 1.0], [1.0, 5.0, 1e4]], dtype=torch.float64)
+    phases = 3
+    shape = FakeGenerator.shape
+
+    def sample(self, conditions: torch.Tensor, n: int = 1, seed: int | None = None) -> Samples:
+        c = torch.as_tensor(conditions, dtype=torch.float64).reshape(-1, 3)
+        frac = torch.stack([1 - c[:, 0], c[:, 1] - 2.0], dim=1)
+        s = FakeGenerator().sample(frac, n, seed)
+        return Samples(s.volumes, c.repeat_interleave(n, 0).float(), None, {})

@@ -204,3 +204,41 @@ def test_watch_a_study_run_elsewhere(app, tmp_path, design_api):
     app.button(key="watch").click()
     app.run()
     assert "no study named 'nope'" in app.error[0].value and "theirs" in app.error[0].value
+
+
+def test_verify_reruns_the_recipe_and_compares(app, monkeypatch):
+    import invdesign.verification as verification
+    from tests.dashboard_fake import FakeSimulator
+
+    monkeypatch.setattr(verification, "default_simulator", lambda device="cpu": FakeSimulator())
+    at = _load(app)
+    _start(at, budget=2)
+    _finish(at)
+    at.number_input(key="candidate").set_value(1)
+    at.run()
+    at.button(key="verify").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    # the fake simulator inverts the fake recipe: the candidate is reproduced up to rounding
+    assert float(metrics["distance to candidate"]) < 0.1
+    compare = _frame(at, "simulated (mean)")
+    assert list(compare["descriptor"]) == ["vol_frac_D", "vol_frac_M"]
+    cand = _frame(at, "distance").iloc[1]
+    assert compare["candidate"].tolist() == pytest.approx([cand.vol_frac_D, cand.vol_frac_M])
+    assert len(_frame(at, "distance_to_target")) == 3
+
+
+def test_verify_without_a_simulator_is_an_error(app, monkeypatch):
+    import invdesign.verification as verification
+
+    def missing(device="cpu"):
+        raise ValueError("generators.cahn_hilliard is not available: pass simulator=")
+
+    monkeypatch.setattr(verification, "default_simulator", missing)
+    at = _load(app)
+    _start(at, budget=1)
+    _finish(at)
+    at.button(key="verify").click()
+    at.run()
+    assert not at.exception and "cahn_hilliard is not available" in at.error[0].value
