@@ -43,10 +43,20 @@ def main(extra_models: Mapping[str, Factory] | None = None) -> None:
         run_section(settings)
     watch_section()
     result = st.session_state.get("result")
-    if result is not None and summary is not None:
-        shown = st.session_state.get("run_settings") or settings
-        if shown is not None:
-            results_section(result, shown, list(summary["conditions"]))
+    if result is not None:
+        results_section(result, _targets_of(result, st.session_state.get("run_settings")))
+
+
+def _targets_of(result, fallback: dict | None) -> dict:
+    """Targets, tolerances and condition names of a result (from its study's settings if stored)."""
+    stored = getattr(result, "settings", None)
+    if stored is not None and getattr(stored, "targets", None):
+        return {"targets": dict(stored.targets), "tolerance": dict(stored.tolerances),
+                "condition_names": list(getattr(stored, "condition_names", []))}
+    fallback = dict(fallback or {"targets": {}, "tolerance": {}})
+    summary = st.session_state.get("model_summary") or {"conditions": {}}
+    fallback.setdefault("condition_names", list(summary["conditions"]))
+    return fallback
 
 
 if __name__ == "__main__":

@@ -198,8 +198,15 @@ def test_watch_a_study_run_elsewhere(app, tmp_path, design_api):
     app.button(key="watch").click()
     app.run()
     assert not app.exception
-    assert app.metric[0].value == "3"
+    assert {m.label: m.value for m in app.metric}["complete trials"] == "3"
     assert len(_frame(app, "state")) == 3
+    # open its candidates in the browser, with no model loaded on this page
+    app.button(key="watch_open").click()
+    app.run()
+    assert not app.exception, app.exception
+    table = _frame(app, "distance")
+    assert len(table) == 3 and set(table["trial"]) == {0, 1, 2}
+    assert any(d.proto.label.startswith("Download candidate 0") for d in app.get("download_button"))
     app.text_input(key="watch_name").set_value("nope")
     app.button(key="watch").click()
     app.run()

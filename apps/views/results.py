@@ -7,8 +7,11 @@ import streamlit as st
 from apps import plots, results, volume_plots
 
 
-def results_section(result, settings: dict, condition_names: list[str]) -> None:
-    """Tabs over a ``DesignResult``: optimisation, candidates, verification."""
+def results_section(result, settings: dict) -> None:
+    """Tabs over a ``DesignResult``: optimisation, candidates, verification.
+
+    ``settings`` holds ``targets``, ``tolerance`` (per target) and ``condition_names``.
+    """
     try:
         table = results.candidate_table(result)
     except ValueError as exc:
@@ -19,7 +22,7 @@ def results_section(result, settings: dict, condition_names: list[str]) -> None:
         return
     opt, cand, ver = st.tabs(["Optimisation", "Candidates", "Verify"])
     with opt:
-        _optimisation(table, settings, condition_names)
+        _optimisation(table, settings, settings.get("condition_names", []))
     with cand:
         row = _candidates(result, table)
     with ver:

@@ -82,26 +82,48 @@ def _live() -> None:
 
 
 def watch_section() -> None:
-    """Open a study by storage and name (e.g. one other workers are running) and show its trials."""
+    """Open a study by storage and name (e.g. one other workers are running): its progress, its
+    trials (refreshed live if asked) and, on demand, its candidates in the browser below."""
+    with st.expander("Watch or open a study", expanded=bool(st.session_state.get("watching"))):
+        c1, c2 = st.columns(2)
+        storage = c1.text_input("Storage", key="watch_storage")
+        name = c2.text_input("Study name", key="watch_name")
+        live = st.toggle("Refresh every 2 s", key="watch_live")
+        if st.button("Show", key="watch"):
+            st.session_state.watching = True
+        if not st.session_state.get("watching"):
+            return
+        st.fragment(_watched, run_every=2.0 if live else None)(storage, name)
+
+
+def _watched(storage: str, name: str) -> None:
     from apps.plots import distance_figure
 
-    with st.expander("Watch a study"):
-        storage = st.text_input("Storage", key="watch_storage")
-        name = st.text_input("Study name", key="watch_name")
-        if not st.button("Show", key="watch") and not st.session_state.get("watching"):
-            return
-        st.session_state.watching = True
+    try:
+        study = studies.load_study(storage, name)
+    except ValueError as exc:
+        st.session_state.watching = False
+        st.error(str(exc))
+        return
+    p = studies.progress(study)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("complete trials", p["complete"])
+    c2.metric("running", p["running"])
+    c3.metric("best distance", "-" if p["best"] is None else f"{p['best']:.3g}")
+    frame = studies.trials_frame(study)
+    done = frame[frame["state"] == "COMPLETE"]
+    if not done.empty:
+        st.plotly_chart(distance_figure(done, value="value"), key="watch_plot")
+    st.dataframe(frame, hide_index=True, key="watch_table")
+    if p["user_attrs"]:
+        with st.popover("Study settings"):
+            st.json(p["user_attrs"])
+    if st.button("Open its candidates below", key="watch_open", disabled=not p["complete"]):
         try:
-            study = studies.load_study(storage, name)
-        except ValueError as exc:
-            st.session_state.watching = False
-            st.error(str(exc))
-            return
-        p = studies.progress(study)
-        st.metric("complete trials", p["complete"], help=f"{p['running']} running, "
-                  f"{p['failed']} failed")
-        frame = studies.trials_frame(study)
-        done = frame[frame["state"] == "COMPLETE"]
-        if not done.empty:
-            st.plotly_chart(distance_figure(done, value="value"), key="watch_plot")
-        st.dataframe(frame, hide_index=True, key="watch_table")
+            from invdesign import DesignResult
+
+            st.session_state.result = DesignResult.from_study(study)
+            st.session_state.run_settings = None
+            st.rerun(scope="app")
+        except (ValueError, OSError) as exc:
+            st.error(f"cannot read the study's candidates: {exc}")
