@@ -74,7 +74,8 @@ def _finish(at):
     return run
 
 
-def _start(at, budget=2, samples=2):
+def _start(at, budget=2, samples=2, method="random"):
+    at.selectbox(key="method").set_value(method)
     at.number_input(key="budget").set_value(budget)
     at.number_input(key="samples").set_value(samples)
     at.button(key="start").click()
@@ -129,7 +130,7 @@ def test_run_shows_progress_results_and_downloads(app):
     at = _load(app)
     at.slider(key="target_vol_frac_D").set_value(0.5)
     at.slider(key="target_vol_frac_M").set_value(0.1)
-    _start(at, budget=3, samples=2)
+    _start(at, budget=3, samples=2, method="bo")
     run = _finish(at)
     assert run.state == "finished", run.error
     assert run.progress()["complete"] == 3
