@@ -56,7 +56,11 @@ def _candidates(result, table) -> int:
             col.metric(k, f"{v:.4g}")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(volume_plots.volume_figure(volume), key="fig_volume")
+        names = {v[0]: k for k, v in volume_plots.PHASES.items()}
+        shown = st.multiselect("Phases in 3-D (downsampled to 32 voxels a side)", list(names),
+                               default=["acceptor", "mixed"], key="phases_3d")
+        st.plotly_chart(volume_plots.volume_figure(volume, phases=[names[n] for n in shown]),
+                        key="fig_volume")
     with right:
         axis = st.radio("Slice axis", volume_plots.AXES, horizontal=True, key="slice_axis")
         size = volume.shape[volume_plots.AXES.index(axis)]
