@@ -54,8 +54,36 @@ def fake_describe_batch(volumes: torch.Tensor, periodic: bool = False) -> dict[s
     ``CT_f_D_tort1`` here is the fraction of donor voxels whose whole (x, y) column is donor
     (a crude straight-path fraction, enough for the tests).
     """
+    fake_describe_batch.devices.append(volumes.device.type)
     donor = volumes == 0
     f = donor.float().mean(dim=(1, 2, 3))
     full = donor.all(dim=-1, keepdim=True)
     cf = (donor & full).sum(dim=(1, 2, 3)).float() / donor.sum(dim=(1, 2, 3)).clamp(min=1)
     return {"ABS_f_D": f, "ABS_f_A": 1 - f, "CT_f_D_tort1": cf}
+
+
+class FakeSimulator:
+    """A fake Cahn-Hilliard generator over (phi, chi, time) consistent with the fake's recipe.
+
+    :class:`BiasedFakeGenerator` predicts ``phi = 0.9 f``, ``chi = 1 + s``, ``log_time = 2 + s``;
+    this simulator inverts that and generates what the fake would at ``(f, s)``.
+    """
+
+    condition_names = ("phi", "chi", "time")
+    phases = 2
+    shape = (32, 32, 8)
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.bounds = torch.tensor([[0.0, 0.5, 1.0], [1.0, 3.0, 1e4]])
+        self.last_conditions = None
+        self._fake = BiasedFakeGenerator(device)
+
+    def sample(self, conditions: torch.Tensor, n: int = 1, seed: int | None = None) -> Samples:
+        c = torch.as_tensor(conditions, dtype=torch.float32)
+        self.last_conditions = c.clone()
+        fs = torch.stack([c[:, 0] / 0.9, c[:, 1] - 1.0], dim=1)
+        out = self._fake.sample(fs, n, seed)
+        return Samples(volumes=out.volumes, conditions=c.repeat_interleave(n, 0))
+
+
+fake_describe_batch.devices = []

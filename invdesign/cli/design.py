@@ -64,23 +64,32 @@ def register(app: typer.Typer) -> None:
             import invdesign
 
             best = [float("inf")]
-            with Progress(
+            started: list[bool] = []
+            progress = Progress(
                 TextColumn("[bold]design[/]"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("best distance {task.fields[best]}"), TimeElapsedColumn(),
-                console=err, disable=as_json, transient=False,
-            ) as progress:
-                task = progress.add_task("trials", total=budget, best="-")
+                console=err, disable=as_json,
+            )
+            task = progress.add_task("trials", total=budget, best="-")
 
-                def on_trial(trial) -> None:
-                    best[0] = min(best[0], min(trial.user_attrs.get("sample_distances", [best[0]])))
-                    progress.update(task, advance=1, best=f"{best[0]:.3g}")
+            def on_trial(trial) -> None:
+                # started at the first finished trial, so input errors stay one clean line
+                if not started:
+                    progress.start()
+                    started.append(True)
+                best[0] = min(best[0], min(trial.user_attrs.get("sample_distances", [best[0]])))
+                progress.update(task, completed=progress.tasks[0].completed + 1, best=f"{best[0]:.3g}")
 
+            try:
                 result = invdesign.design(
                     targets=targets, tolerance=tol, model=model, budget=budget,
                     time_budget=time_budget, samples_per_trial=samples, batch_size=batch_size,
                     method=method, seed=seed, storage=storage, study_name=study_name,
                     out_dir=out, device=device, callback=on_trial,
                 )
+            finally:
+                if started:
+                    progress.stop()
         summary = result.summary()
         if as_json:
             typer.echo(json.dumps(summary, indent=2))

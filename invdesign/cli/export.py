@@ -13,22 +13,26 @@ from invdesign.cli.errors import user_errors
 FORMATS = ("npz", "vti", "tif", "h5")
 
 
-def write_candidate(path: Path, volume: np.ndarray, fmt: str | None = None) -> Path:
-    """Write a label volume; npz natively (key ``volume``), other formats via ``objectives.io``."""
-    fmt = (fmt or path.suffix.lstrip(".").lower()).replace("tiff", "tif").replace("hdf5", "h5")
+def write_candidate(path: Path, volume: np.ndarray, fmt: str | None = None,
+                    attrs: dict | None = None) -> Path:
+    """Write a label volume with ``objectives.io.write_volume`` (``.npz``: key ``volume``).
+
+    ``fmt`` overrides the suffix of ``path`` (which then gets the format's suffix); ``attrs``
+    (candidate descriptors and recipe) are kept by npz, h5 and vti (numeric ones) and dropped
+    for tif.
+    """
+    from objectives.io import write_volume
+
+    suffix = path.suffix.lstrip(".").lower()
+    fmt = (fmt or suffix).lower().replace("tiff", "tif").replace("hdf5", "h5")
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if path.suffix.lstrip(".").lower() not in (fmt, "tiff", "hdf5"):
+    if suffix.replace("tiff", "tif").replace("hdf5", "h5") != fmt:
         path = path.with_suffix(f".{fmt}")
+    if attrs is not None:
+        attrs = {k: v for k, v in attrs.items() if fmt != "vti" or isinstance(v, (int, float))}
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "npz":
-        np.savez_compressed(path, volume=np.asarray(volume, dtype=np.uint8))
-        return path
-    try:
-        from objectives.io import write_volume
-    except ImportError:
-        raise ValueError(f"writing .{fmt} needs objectives.io, which is not available") from None
-    write_volume(path, np.asarray(volume, dtype=np.uint8))
+    write_volume(path, np.asarray(volume, dtype=np.uint8), None if fmt == "tif" else attrs)
     return path
 
 
@@ -47,7 +51,11 @@ def register(app: typer.Typer) -> None:
         candidate: Annotated[Path | None, typer.Option(help="A candidate .npz file instead of a study.")] = None,
         fmt: Annotated[str | None, typer.Option("--format", help="npz, vti, tif or h5 (default: DEST's suffix).")] = None,
     ) -> None:
-        """Export one candidate volume (from a study's artifacts or a candidate file)."""
+        """Export one candidate volume (from a study's artifacts or a candidate file).
+
+        npz, h5 and vti files also hold the candidate's descriptors and recipe as attributes.
+        """
+        attrs = None
         with user_errors():
             if candidate is not None:
                 if not candidate.is_file():
@@ -57,12 +65,12 @@ def register(app: typer.Typer) -> None:
                         raise ValueError(f"{candidate} holds no 'volume' array")
                     volume = data["volume"]
             else:
-                from invdesign.loop.results import candidates_table, load_trial_volumes
+                from invdesign.loop.results import candidates_table, load_trial_volumes, row_attrs
                 from invdesign.loop.study import open_existing
 
                 study = open_existing(storage, out, study_name)
+                table = candidates_table(study)
                 if trial is None:
-                    table = candidates_table(study)
                     r = 0 if rank is None else rank
                     if not 0 <= r < len(table):
                         raise ValueError(f"no candidate of rank {r} ({len(table)} candidates)")
@@ -71,9 +79,12 @@ def register(app: typer.Typer) -> None:
                     t, s = trial, sample
                     if not 0 <= t < len(study.trials):
                         raise ValueError(f"no trial {t} in study {study.study_name!r}")
+                hit = table[(table["trial"] == t) & (table["sample"] == s)] if len(table) else table
+                if len(hit):
+                    attrs = row_attrs(hit.iloc[0])
                 vols = load_trial_volumes(study, t)
                 if not 0 <= s < len(vols):
                     raise ValueError(f"trial {t} has {len(vols)} samples, not {s + 1}")
                 volume = vols[s]
-            path = write_candidate(dest, volume, fmt)
+            path = write_candidate(dest, volume, fmt, attrs)
         typer.echo(str(path))

@@ -64,6 +64,8 @@ def measure(
     """
     describe = describe or default_describe()
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
+    if getattr(generator, "device", None) is not None:
+        conditions = conditions.to(generator.device)
     m = conditions.shape[0]
     samples = generator.sample(conditions, n=n, seed=int(seed))
     vols = samples.volumes

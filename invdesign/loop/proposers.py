@@ -55,7 +55,8 @@ def history(study: optuna.Study, settings: Settings):
     return X, means, var, n
 
 
-def _batch_seed(settings: Settings, number: int) -> int:
+def batch_seed(settings: Settings, number: int) -> int:
+    """A seed derived from the design's seed and a trial number (stable across resumes)."""
     return int(np.random.SeedSequence([settings.seed, number]).generate_state(1)[0])
 
 
@@ -67,7 +68,7 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
     if settings.method == "direct":
         return space.direct(settings.targets).unsqueeze(0).repeat(q, 1)
     if settings.method == "random":
-        return space.sobol(q, seed=_batch_seed(settings, used))
+        return space.sobol(q, seed=batch_seed(settings, used))
     if settings.method != "bo":
         raise ValueError(f"method {settings.method!r} does not propose conditions itself")
     init = initial_design(space, settings)
@@ -76,7 +77,7 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
     if rest > 0:
         X, means, var, n = history(study, settings)
         if len(X) < 2:
-            rows += list(space.sobol(rest, seed=_batch_seed(settings, used)))
+            rows += list(space.sobol(rest, seed=batch_seed(settings, used)))
         else:
             pending = [r.unsqueeze(0) for r in rows]
             pend_running = trial_conditions(list(running))
@@ -86,7 +87,7 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
             target, tol = target_tensors(settings.target_spec)
             new = propose_bo(
                 space, X, means, var, n, target, tol, q=rest, X_pending=X_pending,
-                seed=_batch_seed(settings, used) % (2**31), distance_kind=settings.distance,
+                seed=batch_seed(settings, used) % (2**31), distance_kind=settings.distance,
             )
             rows += list(new)
     return torch.stack(rows)

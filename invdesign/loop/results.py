@@ -14,6 +14,17 @@ from optuna.artifacts import download_artifact
 from optuna.trial import TrialState
 
 from invdesign.loop.study import Settings, artifact_store
+from objectives.io import write_npz
+
+
+def row_attrs(row) -> dict:
+    """A table row as JSON-friendly attributes (numbers, bools, strings)."""
+    out = {}
+    for k, v in dict(row).items():
+        v = v.item() if hasattr(v, "item") else v
+        if isinstance(v, (bool, int, float, str)):
+            out[k] = v
+    return out
 
 
 def candidates_table(study: optuna.Study) -> pd.DataFrame:
@@ -163,7 +174,7 @@ class DesignResult:
                     cache[t] = load_trial_volumes(self.study, t)
                 vol = cache[t][s]
             path = cdir / f"rank{r:04d}_trial{t:04d}_s{s}.npz"
-            np.savez_compressed(path, volume=vol)
+            write_npz(path, vol, row_attrs(row))
             paths.append(path)
             files.append(str(path.relative_to(out_dir)))
         table = self.candidates.copy()

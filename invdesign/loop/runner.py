@@ -14,7 +14,7 @@ from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 
 from invdesign.loop.measure import DescribeBatch, Measurement, measure
-from invdesign.loop.proposers import _batch_seed, open_trials
+from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import Settings, artifact_store
 from objectives.losses import distance, target_tensors, within_tolerance
@@ -117,7 +117,7 @@ def run_trials(
         opened = open_trials(study, space, settings, q)
         trials = [t for t, _ in opened]
         X = torch.stack([x for _, x in opened])
-        seed = _batch_seed(settings, trials[0].number) % (2**31)
+        seed = batch_seed(settings, trials[0].number) % (2**31)
         try:
             meas = measure(generator, X, settings.samples_per_trial, seed, describe)
             for i, trial in enumerate(trials):
