@@ -71,5 +71,7 @@ def slice_figure(volume: np.ndarray, axis: str, index: int) -> go.Figure:
                                colorbar={"tickvals": [0, 1, 2],
                                          "ticktext": [PHASES[k][0] for k in range(3)]}))
     fig.update_layout(xaxis_title=rest[0], yaxis_title=rest[1], height=380,
-                      yaxis={"scaleanchor": "x"}, margin={"t": 10, "b": 40})
+                      margin={"t": 10, "b": 40})
+    fig.update_xaxes(range=[-0.5, plane.shape[0] - 0.5], constrain="domain")
+    fig.update_yaxes(range=[-0.5, plane.shape[1] - 0.5], scaleanchor="x", constrain="domain")
     return fig
