@@ -250,3 +250,17 @@ def test_verify_without_a_simulator_is_an_error(app, monkeypatch):
     at.button(key="verify").click()
     at.run()
     assert not at.exception and "cahn_hilliard is not available" in at.error[0].value
+
+
+def test_resuming_with_other_settings_shows_the_design_error(app):
+    at = _load(app)
+    _start(at, budget=1)
+    _finish(at)
+    at.slider(key="target_vol_frac_D").set_value(0.3)
+    at.number_input(key="budget").set_value(2)
+    at.button(key="start").click()
+    at.run()
+    run = _finish(at)
+    assert run.state == "failed" and at.status[0].label.startswith("Design failed")
+    assert any("settings" in e.value for e in at.error), [e.value for e in at.error]
+    assert run.progress()["complete"] == 1  # nothing was added to the study
