@@ -57,6 +57,7 @@ class PendingAwareBOSampler(BaseSampler):
         self._random = RandomSampler(seed=seed)
         self._seed = seed
         self.last_pending = 0
+        self.last_mode = ""
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {n: FloatDistribution(float(lo), float(hi))
@@ -81,6 +82,7 @@ class PendingAwareBOSampler(BaseSampler):
         pending = [x for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
                    if t.number != trial.number and (x := self._x(t)) is not None]
         self.last_pending = len(pending)
+        self.last_mode = "random"
         if len(X) < self.n_init:
             return {}
         try:
@@ -89,10 +91,20 @@ class PendingAwareBOSampler(BaseSampler):
         except Exception as exc:  # a numerically bad fit must not stop the study
             _log.warning("BO proposal failed (%s); proposing at random", exc)
             return {}
+        self.last_mode = "bo"
         return {n: float(v) for n, v in zip(self.names, cand.tolist())}
 
     def _propose(self, X: torch.Tensor, Y: torch.Tensor, X_pending: torch.Tensor | None,
                  names: list[str]) -> torch.Tensor:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a tiny GP: more threads only contend with other work
+        try:
+            return self._propose_1thread(X, Y, X_pending, names)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _propose_1thread(self, X: torch.Tensor, Y: torch.Tensor, X_pending: torch.Tensor | None,
+                         names: list[str]) -> torch.Tensor:
         from botorch.acquisition.logei import qLogNoisyExpectedImprovement
         from botorch.acquisition.objective import GenericMCObjective
         from botorch.fit import fit_gpytorch_mll
@@ -104,7 +116,8 @@ class PendingAwareBOSampler(BaseSampler):
         d, k = X.shape[-1], Y.shape[-1]
         model = SingleTaskGP(X, Y, input_transform=Normalize(d, bounds=self.bounds),
                              outcome_transform=Standardize(m=k))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                         optimizer_kwargs={"options": {"maxiter": 75}})
         target = torch.tensor([self.targets[n] for n in names], dtype=torch.float64)
         tol = torch.tensor([self.tolerances[n] for n in names], dtype=torch.float64)
         objective = GenericMCObjective(lambda Z, X=None: -(((Z - target) / tol) ** 2).mean(-1))
@@ -114,9 +127,9 @@ class PendingAwareBOSampler(BaseSampler):
         if self.constraints:
             constraints = [(torch.as_tensor(i, dtype=torch.long), torch.as_tensor(c, dtype=torch.float64),
                             float(r)) for i, c, r in self.constraints]
-        cand, _ = optimize_acqf(acqf, bounds=self.bounds, q=1, num_restarts=4, raw_samples=64,
+        cand, _ = optimize_acqf(acqf, bounds=self.bounds, q=1, num_restarts=2, raw_samples=32,
                                 inequality_constraints=constraints,
-                                options={"maxiter": 100, "seed": self._seed})
+                                options={"maxiter": 50, "seed": self._seed})
         return cand[0].clamp(self.bounds[0], self.bounds[1])
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
