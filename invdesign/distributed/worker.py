@@ -111,6 +111,21 @@ def meets_target(means: dict[str, float], targets: dict[str, float], tolerances:
     return all(abs(means[n] - targets[n]) <= tolerances[n] for n in targets)
 
 
+def storage_reachable(storage: Any) -> bool:
+    """True unless ``storage`` is a database that does not answer ``SELECT 1``."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        return True
+    import sqlalchemy
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
 def run_worker(
     storage_url: str,
     study_name: str,
@@ -217,9 +232,19 @@ def run_worker(
         if cfg.budget is not None and len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= cfg.budget:
             _log.info("study %s already has its budget of %d complete trials", study_name, cfg.budget)
         else:
-            study.optimize(objective, n_trials=n_trials, callbacks=[record], catch=())
+            try:
+                study.optimize(objective, n_trials=n_trials, callbacks=[record], catch=())
+            except (ValueError, OSError, WorkerError):
+                raise
+            except Exception as exc:  # Optuna may hide a lost database behind other errors
+                if storage_reachable(storage):
+                    raise
+                raise StorageUnavailable(
+                    f"lost storage {mask_url(storage_url)} during a trial; "
+                    "its trial will be retried after the grace period"
+                ) from None
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-            sqlalchemy.exc.DBAPIError) as exc:
+            sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError) as exc:
         orig = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise StorageUnavailable(
             f"lost storage {mask_url(storage_url)}: {redact(orig[0] if orig else type(exc).__name__, storage_url)}"
