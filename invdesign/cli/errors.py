@@ -22,5 +22,5 @@ def user_errors() -> Iterator[None]:
         yield
     except (ValueError, FileNotFoundError, PermissionError, OSError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        _err.print(f"[bold red]error:[/] {msg}", highlight=False)
+        _err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
