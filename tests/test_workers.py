@@ -37,8 +37,44 @@ def _run_many(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
     assert not list(art.glob(".*.tmp")), "temporary artifact files left behind"
 
 
+def _run_many_loop(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
+    """Workers on a study made by the design loop (`design --budget 0`)."""
+    from tests.pg import study_name
+    from tests.workers_fake import make_loop_study
+
+    name = study_name("loop")
+    make_loop_study(url, tmp_path / "out", name)
+    procs = [spawn_worker(url, name, n_trials, seed=100 + i) for i in range(n_workers)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert len(json.loads(out.strip().splitlines()[-1])["completed"]) == n_trials
+    study = load(url, name)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == n_workers * n_trials
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    conditions = [tuple(t.user_attrs["condition"]) for t in complete]
+    assert len(set(conditions)) == len(conditions), "two trials ran the same condition"
+    from optuna.artifacts import download_artifact
+
+    from invdesign.distributed import SafeArtifactStore
+
+    store = SafeArtifactStore(tmp_path / "out" / "artifacts", create=False)
+    for t in complete:
+        path = tmp_path / f"dl_{t.number}.npz"
+        download_artifact(artifact_store=store, artifact_id=t.user_attrs["artifact_id"], file_path=str(path))
+        with np.load(path) as z:
+            vol = z["volume"]
+        assert vol.shape == (2, 32, 32, 8)
+        assert float((vol == 0).mean()) == pytest.approx(t.user_attrs["means"]["ABS_f_D"], abs=1e-6)
+
+
 def test_four_workers_postgres(pg_url, tmp_path):
-    _run_many(pg_url, tmp_path, n_workers=4, n_trials=2)
+    _run_many_loop(pg_url, tmp_path, n_workers=4, n_trials=2)
+
+
+def test_three_workers_journal_file_loop_study(journal_url, tmp_path):
+    _run_many_loop(journal_url, tmp_path, n_workers=3, n_trials=2)
 
 
 def test_three_workers_journal_file(journal_url, tmp_path):

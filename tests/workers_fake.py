@@ -56,10 +56,31 @@ class FakeGenerator:
         return {"vol_frac_D": (v == 0).double().mean(1), "vol_frac_M": (v == 2).double().mean(1)}
 
 
+def _describing_biased_fake(device: str = "cpu"):
+    """The design-loop tests' fake generator, measured by their stand-in descriptor function."""
+    from tests.design_fakes import BiasedFakeGenerator, fake_describe_batch
+
+    gen = BiasedFakeGenerator(device=device)
+    gen.describe_batch = lambda volumes, periodic=False: fake_describe_batch(volumes)
+    return gen
+
+
 def register() -> None:
     from invdesign.distributed import register_generator
 
     register_generator("fake", lambda device="cpu": FakeGenerator(device=device))
+    register_generator("fake-biased", _describing_biased_fake)
+
+
+def make_loop_study(url: str, out_dir, name: str, budget: int = 0) -> None:
+    """A study made by the design loop (``design(..., budget=0)``) for the biased fake."""
+    from invdesign.loop.api import design
+    from tests.design_fakes import fake_describe_batch
+
+    fake_describe_batch.devices = []
+    design({"ABS_f_D": 0.4, "CT_f_D_tort1": 0.3}, tolerance=0.03, model=_describing_biased_fake(),
+           budget=budget, samples_per_trial=2, storage=url, study_name=name, out_dir=out_dir,
+           n_initial=3, describe=fake_describe_batch)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 
 from invdesign.distributed.artifacts import SafeArtifactStore, sha256_file
+from invdesign.distributed.loop_worker import SETTINGS_ATTR, ProposalLock, run_loop_trials
 from invdesign.distributed.config import StudyConfig, resolve_generator, validate_targets
 from invdesign.distributed.proposer import DESCRIPTORS_ATTR, PendingAwareBOSampler
 from invdesign.distributed.storage import StorageUnavailable, load_study, mask_url, open_storage, redact
@@ -178,7 +179,12 @@ def run_worker(
     t0 = time.perf_counter()
     try:
         probe = open_storage(storage_url, heartbeat_interval=None, wait_s=wait_s)
-        cfg = StudyConfig.from_attrs(load_study(probe, study_name, storage_url).user_attrs)
+        attrs = load_study(probe, study_name, storage_url).user_attrs
+        if SETTINGS_ATTR in attrs:
+            return _run_loop_worker(storage_url, study_name, n_trials, device=device, artifacts=artifacts,
+                                    heartbeat_interval=heartbeat_interval or 10, grace_period=grace_period,
+                                    wait_s=wait_s, on_trial=on_trial, t0=t0)
+        cfg = StudyConfig.from_attrs(attrs)
         storage = open_storage(storage_url, heartbeat_interval=heartbeat_interval or cfg.heartbeat_interval,
                                grace_period=grace_period or cfg.grace_period, wait_s=wait_s)
         art_dir = artifacts if artifacts is not None else cfg.artifacts
@@ -250,6 +256,38 @@ def run_worker(
             f"lost storage {mask_url(storage_url)}: {redact(orig[0] if orig else type(exc).__name__, storage_url)}"
         ) from None
     summary.batch_size = batch.batch_size
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_loop_worker(storage_url: str, study_name: str, n_trials: int, *, device: str,
+                     artifacts: Any, heartbeat_interval: int, grace_period: int | None, wait_s: float,
+                     on_trial: Any, t0: float) -> WorkerSummary:
+    """:func:`run_worker` for a study made by ``invdesign design`` (settings attr present)."""
+    from invdesign.loop.study import Settings
+
+    # Heartbeat-stale trials are failed, not re-queued: the loop proposes through enqueued
+    # trials, so a re-queued WAITING trial would be taken by another worker's next ``ask``.
+    storage = open_storage(storage_url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                           max_retry=0, wait_s=wait_s)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    settings = Settings.from_study(study)
+    if artifacts is not None and Path(artifacts).resolve() != Path(settings.artifact_dir).resolve():
+        raise ValueError(f"this study keeps its artifacts in {settings.artifact_dir!r}; "
+                         f"--artifacts {str(artifacts)!r} differs")
+    SafeArtifactStore(settings.artifact_dir)  # writable, or a clear error before any trial
+    generator = resolve_generator(settings.model, device=device)
+    summary = WorkerSummary(study_name, f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        lock = ProposalLock(storage, storage_url, study_name)
+        summary.completed, summary.failed = run_loop_trials(study, generator, n_trials, lock, on_trial=on_trial)
+    except (ValueError, OSError, WorkerError):
+        raise
+    except Exception as exc:
+        if storage_reachable(storage):
+            raise
+        raise StorageUnavailable(f"lost storage {mask_url(storage_url)} during a trial; "
+                                 "its trial will be failed after the grace period") from None
     summary.seconds = time.perf_counter() - t0
     return summary
 
