@@ -62,6 +62,15 @@ def _describing_biased_fake(device: str = "cpu"):
 
     gen = BiasedFakeGenerator(device=device)
     gen.describe_batch = lambda volumes, periodic=False: fake_describe_batch(volumes)
+    sleep_s = float(os.environ.get("FAKE_SLEEP_S", "0"))
+    if sleep_s:
+        sample = gen.sample
+
+        def slow_sample(*args, **kwargs):
+            time.sleep(sleep_s)
+            return sample(*args, **kwargs)
+
+        gen.sample = slow_sample
     return gen
 
 
