@@ -149,6 +149,12 @@ def test_mask_url():
     assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+def test_test_server_binds_localhost_only(pg_url):
+    from sqlalchemy.engine import make_url
+
+    assert make_url(pg_url).host == "127.0.0.1"
+
+
 def test_password_never_logged(pg_url, tmp_path, caplog):
     import logging
 

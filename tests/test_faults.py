@@ -172,3 +172,30 @@ def test_database_goes_away_and_comes_back(pg_url, tmp_path):
     assert not study.get_trials(states=(TrialState.RUNNING,))
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         read_artifact(pg_url, name, t.number, art)
+
+
+def test_kill_9_on_a_design_loop_study(journal_url, tmp_path):
+    """A worker on a study made by `design --budget 0` dies mid-trial; the next one goes on."""
+    from tests.workers_fake import make_loop_study
+
+    make_loop_study(journal_url, tmp_path / "out", "d")
+    art = tmp_path / "out" / "artifacts"
+    p = spawn_worker(journal_url, "d", 6, "--heartbeat-interval", "1", "--grace-period", "2",
+                     env={"FAKE_SLEEP_S": "1.5"})
+    try:
+        wait_for(lambda: len(load(journal_url, "d").get_trials(states=(TrialState.COMPLETE,))) >= 2
+                 and len(load(journal_url, "d").get_trials(states=(TrialState.RUNNING,))) == 1, timeout=120)
+    finally:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    hashes = _hashes(art)
+    killed = load(journal_url, "d").get_trials(states=(TrialState.RUNNING,))[0].number
+    time.sleep(2.5)
+    summary = run_worker(journal_url, "d", 2, heartbeat_interval=1, grace_period=2)
+    assert len(summary.completed) == 2
+    study = load(journal_url, "d")
+    assert study.trials[killed].state == TrialState.FAIL
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == len(hashes) + 2
+    after = _hashes(art)
+    assert all(after[k] == v for k, v in hashes.items())
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))

@@ -77,8 +77,8 @@ def test_three_workers_journal_file_loop_study(journal_url, tmp_path):
     _run_many_loop(journal_url, tmp_path, n_workers=3, n_trials=2)
 
 
-def test_three_workers_journal_file(journal_url, tmp_path):
-    _run_many(journal_url, tmp_path, n_workers=3, n_trials=2)
+def test_two_workers_journal_file(journal_url, tmp_path):
+    _run_many(journal_url, tmp_path, n_workers=2, n_trials=2)
 
 
 def _fit_data():
