@@ -63,8 +63,19 @@ class VerifyResult:
         }
 
 
-def default_simulator(device: str | torch.device = "cpu"):
-    """The project's Cahn-Hilliard generator (``generators.cahn_hilliard``)."""
+THREE_PHASE_PREFIXES = ("vol_frac_", "tortuosity_")
+
+
+def phases_of(targets: Targets) -> int:
+    """3 when the targets are three-phase descriptors (vol_frac_*, tortuosity_*), else 2."""
+    return 3 if any(n.startswith(THREE_PHASE_PREFIXES) for n in targets.names) else 2
+
+
+def default_simulator(
+    device: str | torch.device = "cpu", shape: tuple[int, ...] | None = None, phases: int = 2
+):
+    """The project's Cahn-Hilliard generator (``generators.cahn_hilliard``) for ``shape`` volumes
+    (its default 128x128x64 when None) with ``phases`` phases."""
     try:
         from generators import cahn_hilliard
     except ImportError:
@@ -72,7 +83,10 @@ def default_simulator(device: str | torch.device = "cpu"):
     cls = getattr(cahn_hilliard, "CahnHilliardGenerator", None)
     if cls is None:
         raise ValueError("generators.cahn_hilliard has no CahnHilliardGenerator: pass simulator=")
-    return cls(device=device)
+    kwargs = {"device": device, "phases": phases}
+    if shape is not None:
+        kwargs["shape"] = tuple(int(n) for n in shape)
+    return cls(**kwargs)
 
 
 def _candidate_row(candidate) -> tuple[Mapping, Targets | None]:
@@ -107,6 +121,7 @@ def verify(
     seed: int = 0,
     device: str | torch.device = "cpu",
     describe: DescribeBatch | None = None,
+    shape: tuple[int, ...] | None = None,
 ) -> VerifyResult:
     """Simulate a candidate's recipe and compare the outcome with the targets and the candidate.
 
@@ -127,6 +142,10 @@ def verify(
     device : str or torch.device
     describe : callable, optional
         Batched descriptor function (default ``objectives.describe_batch``).
+    shape : tuple of int, optional
+        Volume shape for the default simulator (default: the candidate volumes' shape when
+        ``candidate`` is a DesignResult, else the simulator's default). Its phases (2 or 3)
+        follow the target names.
 
     Raises
     ------
@@ -147,7 +166,10 @@ def verify(
             raise ValueError(f"the candidate has no recipe value {k!r}: its model predicts no recipe")
         recipe[k] = float(v)
     recipe["time"] = 10.0 ** recipe["log_time"]
-    simulator = simulator if simulator is not None else default_simulator(device)
+    if simulator is None:
+        if shape is None and isinstance(candidate, DesignResult) and candidate.volumes:
+            shape = next(iter(candidate.volumes.values())).shape
+        simulator = default_simulator(device, shape, phases_of(spec))
     cond = recipe_conditions(simulator, recipe)
     meas = measure(simulator, cond, int(seeds), seed, describe)
     t, tol = target_tensors(spec)

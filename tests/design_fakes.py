@@ -73,7 +73,8 @@ class FakeSimulator:
     phases = 2
     shape = (32, 32, 8)
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", shape=(32, 32, 8), phases: int = 2) -> None:
+        assert tuple(shape) == self.shape and phases == 2, (shape, phases)
         self.bounds = torch.tensor([[0.0, 0.5, 1.0], [1.0, 3.0, 1e4]])
         self.last_conditions = None
         self._fake = BiasedFakeGenerator(device)

@@ -59,3 +59,25 @@ def test_verify_bad_input(result):
         verify(result, simulator=FakeSimulator(), seeds=0, describe=fake_describe_batch)
     with pytest.raises(ValueError, match="candidate must be"):
         verify(42, simulator=FakeSimulator())
+
+
+def test_default_simulator_gets_candidate_shape_and_phases(result, monkeypatch):
+    import sys
+    import types
+
+    import generators
+
+    made = []
+
+    class Recording(FakeSimulator):
+        def __init__(self, device="cpu", shape=(128, 128, 64), phases=2):
+            made.append((str(device), tuple(shape), phases))
+            super().__init__(device, shape, phases)
+
+    ch = types.ModuleType("generators.cahn_hilliard")
+    ch.CahnHilliardGenerator = Recording
+    monkeypatch.setitem(sys.modules, "generators.cahn_hilliard", ch)
+    monkeypatch.setattr(generators, "cahn_hilliard", ch, raising=False)
+    v = verify(result, seeds=1, describe=fake_describe_batch)
+    assert made == [("cpu", (32, 32, 8), 2)]
+    assert len(v.table) == 1

@@ -107,3 +107,20 @@ def test_mapping_helpers_agree_with_tensor_form():
     assert values.tolist() == [0.5, 0.3] and tols.tolist() == [0.02, 0.05]
     with pytest.raises(ValueError, match="lacks target descriptor"):
         target_distance({"ABS_f_D": 0.5}, t)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+finite = st.floats(-10, 10, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(finite, finite, st.floats(1e-3, 5)), min_size=1, max_size=5))
+def test_max_distance_le_one_iff_every_target_met(rows):
+    m = torch.tensor([r[0] for r in rows], dtype=torch.float64)
+    t = torch.tensor([r[1] for r in rows], dtype=torch.float64)
+    tol = torch.tensor([r[2] for r in rows], dtype=torch.float64)
+    d = float(distance(m, t, tol))
+    assert (d <= 1) == bool(within_tolerance(m, t, tol))
+    assert float(distance(m, t, tol, "l2")) <= d + 1e-12  # RMS never exceeds the max

@@ -25,6 +25,17 @@ def parse_tolerance(values: list[str] | None) -> float | dict[str, float]:
     return dict(parse_target(v) for v in values)
 
 
+def completed_before(storage: str | None, out: Path, study_name: str | None) -> int:
+    """COMPLETE trials a study to be resumed already holds (0 when it does not exist yet)."""
+    from invdesign.loop.runner import complete_count
+    from invdesign.loop.study import open_existing
+
+    try:
+        return complete_count(open_existing(storage, out, study_name or "design"))
+    except ValueError:
+        return 0
+
+
 def register(app: typer.Typer) -> None:
     """Add ``design`` to the app."""
 
@@ -70,7 +81,8 @@ def register(app: typer.Typer) -> None:
                 TextColumn("best distance {task.fields[best]}"), TimeElapsedColumn(),
                 console=err, disable=as_json,
             )
-            task = progress.add_task("trials", total=budget, best="-")
+            done = min(completed_before(storage, out, study_name), budget)
+            task = progress.add_task("trials", total=budget, completed=done, best="-")
 
             def on_trial(trial) -> None:
                 # started at the first finished trial, so input errors stay one clean line

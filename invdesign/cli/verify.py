@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Cahn-Hilliard simulator at a candidate's recipe (phi, chi, 10**log_time) and
         report distances to the targets and to the candidate (in tolerance units)."""
-        from invdesign.loop.results import candidates_table
+        from invdesign.loop.results import candidates_table, load_trial_volumes
         from invdesign.loop.study import Settings, open_existing
         from invdesign.verification import verify as run_verify
 
@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
             if not 0 <= rank < len(table):
                 raise ValueError(f"no candidate of rank {rank} ({len(table)} candidates)")
             row = table.iloc[rank]
-            res = run_verify(row, seeds=seeds, seed=seed, device=device,
+            shape = load_trial_volumes(study, int(row["trial"])).shape[1:]
+            res = run_verify(row, seeds=seeds, seed=seed, device=device, shape=shape,
                              targets=Settings.from_study(study).target_spec)
         summary = res.summary()
         summary.update(study_name=study.study_name, rank=rank, trial=int(row["trial"]),

@@ -161,6 +161,8 @@ class DesignResult:
         out_dir = Path(out_dir)
         cdir = out_dir / "candidates"
         cdir.mkdir(parents=True, exist_ok=True)
+        for old in cdir.glob("rank*_trial*_s*.npz"):  # ranks of an earlier (resumed) run
+            old.unlink()
         paths = []
         cache: dict[int, np.ndarray] = {}
         rows = self.candidates if top is None else self.candidates.head(top)
