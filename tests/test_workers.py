@@ -125,3 +125,17 @@ def test_sampler_counts_running_trials_of_others(journal_url, tmp_path):
     t.suggest_float("a", 0.05, 0.95)
     assert s.last_pending == 1
     assert s.last_mode == "bo"
+
+
+@pytest.mark.cuda
+def test_worker_on_cuda(journal_url, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from invdesign.distributed import run_worker
+    from tests.workers_fake import register
+
+    register()
+    name = make_study(journal_url, tmp_path / "art")
+    summary = run_worker(journal_url, name, 2, device="cuda:0", seed=0)
+    assert len(summary.completed) == 2
+    assert read_artifact(journal_url, name, 1, tmp_path / "art")["volumes"].shape == (2, 8, 8, 4)
