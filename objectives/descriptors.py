@@ -57,27 +57,36 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 def _count(mask: torch.Tensor) -> torch.Tensor:
-    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``."""
-    return torch.count_nonzero(mask.reshape(mask.shape[0], -1), dim=1)
+    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``.
+
+    Summed as uint8 into int32 (several times faster than ``count_nonzero`` on CPU); a volume has
+    fewer than 2**31 voxels.
+    """
+    flat = mask.reshape(mask.shape[0], -1)
+    if flat.dtype == torch.bool:
+        flat = flat.view(torch.uint8)
+    return flat.sum(dim=1, dtype=torch.int32).to(torch.int64)
 
 
 def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
     """Number of face-adjacent voxel pairs with one voxel in ``a`` and the other in ``b``.
 
-    A wrapped axis of 2 voxels joins each pair twice (once per side), as the periodic graph does.
+    ``a`` and ``b`` are disjoint bool masks. Each voxel gets a code (1 in ``a``, 2 in ``b``, else
+    0); a pair qualifies exactly when the product of its codes is 2 (bit 1 set: products 1 and 4
+    don't have it), which keeps every pass in cheap uint8 arithmetic. A wrapped axis of 2 voxels
+    joins each pair twice (once per side), as the periodic graph does.
     """
+    code = a.to(torch.uint8).add_(b.to(torch.uint8), alpha=2)
     total = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
     for dim, w in ((1, wrap[0]), (2, wrap[1]), (3, False)):
         n = a.shape[dim]
         if n < 2:
             continue
         if w:
-            a2, b2 = torch.roll(a, -1, dim), torch.roll(b, -1, dim)
-            a1, b1 = a, b
+            prod = code * torch.roll(code, -1, dim)
         else:
-            a1, b1 = a.narrow(dim, 0, n - 1), b.narrow(dim, 0, n - 1)
-            a2, b2 = a.narrow(dim, 1, n - 1), b.narrow(dim, 1, n - 1)
-        total += _count((a1 & b2) | (b1 & a2))
+            prod = code.narrow(dim, 0, n - 1) * code.narrow(dim, 1, n - 1)
+        total += _count(prod.bitwise_and_(2)) // 2
     return total
 
 
@@ -96,13 +105,16 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     e_conn = _face_pairs(d_top, a_bot, wrap)
 
     dist, start = interface_distance(donor, acceptor, wrap)
-    has_a_nbr = torch.isfinite(start)
+    has_a_nbr = start < math.inf  # donor voxels with an acceptor neighbour
     has_d_nbr = acceptor & box_reduce(donor, "or", False, wrap)
-    diss = donor & (dist > 0) & (dist < DISS_CUTOFF)
+    # dist is inf off the donor phase and >= 0.5 on it, so diss = donor & 0 < dist < cutoff
+    diss = dist < DISS_CUTOFF
     n_diss = _count(diss)
-    d_sel = dist[diss].to(torch.float64)  # batch-major order: split by per-volume counts
-    w_sel = 6.265 * torch.exp(-(((d_sel + 23.0) / 17.17) ** 2))
-    wdiss = torch.stack([p.sum() for p in torch.split(w_sel, n_diss.tolist())])
+    # dist / diss: unchanged inside, +inf outside (x / 0), whose weight exp(-inf) is exactly 0;
+    # no boolean indexing (slow on CPU), weights in float64 as before
+    d_sel = (dist / diss).to(torch.float64)
+    w_sel = d_sel.add_(23.0).div_(17.17).square_().neg_().exp_()
+    wdiss = w_sel.reshape(w_sel.shape[0], -1).sum(dim=1) * 6.265
 
     k = torch.arange(nz, device=lab.device, dtype=torch.float64)
     per_layer = donor.sum(dim=(1, 2), dtype=torch.int64).to(torch.float64)  # (B, Z)
