@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .neighbourhood import min_plus_26
+from .neighbourhood import inf_outside, min_plus_26
 
 __all__ = ["interface_distance", "DISS_CUTOFF"]
 
@@ -41,12 +41,10 @@ def interface_distance(donor: torch.Tensor, acceptor: torch.Tensor, wrap: tuple[
     start : torch.Tensor
         ``(B, X, Y, Z)`` float32 start distances (``inf`` for donor voxels with no acceptor neighbour).
     """
-    inf = float("inf")
     # 0 on donor voxels, inf elsewhere: adding it masks a tensor (much cheaper than a bool
     # ``where`` / ``masked_fill`` on CPU)
-    donor_pen = torch.zeros(donor.shape, dtype=torch.float32, device=donor.device)
-    donor_pen.masked_fill_(~donor, inf)
-    a = torch.zeros_like(donor_pen).masked_fill_(~acceptor, inf)
+    donor_pen = inf_outside(donor)
+    a = inf_outside(acceptor)
     work = [torch.empty_like(a) for _ in range(4)]
     start = min_plus_26(a, wrap, work=work).mul_(0.5).add_(donor_pen)
     d = start.clone()
