@@ -21,8 +21,10 @@ NaN, so losses stay finite.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+import os
+from typing import Any, Iterator
 
 import torch
 
@@ -48,6 +50,14 @@ THREE_PHASE_NAMES: tuple[str, ...] = (
 #: CUDA gets 2x more to keep the GPU busy (16 volumes of 128x128x64 at a time).
 CHUNK_VOXELS = 1 << 23
 CUDA_CHUNK_FACTOR = 2
+
+#: torch intra-op threads used for CPU descriptor work (``None``: leave torch's setting alone).
+#: The engine is a long chain of memory-bound passes over ~1M voxels plus many small per-layer
+#: ops; on the project's shared 2-core machines one thread measured faster in wall time than two
+#: (the second thread mostly waits; see ``benchmarks/descriptors.py``). The setting is
+#: process-wide while a call runs and is restored afterwards. Override with the environment
+#: variable ``INVDESIGN_DESCRIPTOR_THREADS`` (0 = torch's setting) or by assigning this name.
+CPU_THREADS: int | None = int(os.environ.get("INVDESIGN_DESCRIPTOR_THREADS", "1")) or None
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -167,6 +177,20 @@ def _three_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.
     }
 
 
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device) -> Iterator[None]:
+    """Run CPU work with at most :data:`CPU_THREADS` torch threads, restoring the setting."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or CPU_THREADS is None or CPU_THREADS >= before:
+        yield
+        return
+    torch.set_num_threads(max(1, CPU_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _as_batch3d(volumes: Any, batched: bool, device: Any) -> tuple[torch.Tensor, bool]:
     t = as_label_tensor(volumes, device=device)
     if batched:
@@ -196,7 +220,8 @@ def describe_batch(volumes: Any, periodic: bool = False,
     periodic : bool
         Wrap the lateral axes (x, and y in 3-D); the thickness axis never wraps.
     device : torch.device or str, optional
-        Where to compute; by default the input tensor's device (CPU for arrays).
+        Where to compute; by default the input tensor's device (CPU for arrays). On CPU the call
+        uses at most :data:`CPU_THREADS` torch threads (1 by default) and restores the setting.
 
     Returns
     -------
@@ -212,7 +237,8 @@ def describe_batch(volumes: Any, periodic: bool = False,
     fn = _three_phase if three else _two_phase
     limit = CHUNK_VOXELS * (CUDA_CHUNK_FACTOR if lab.device.type == "cuda" else 1)
     chunk = max(1, limit // lab[0].numel())
-    parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
+    with _cpu_threads(lab.device):
+        parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 
