@@ -100,6 +100,21 @@ def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> to
     return total
 
 
+def _diss_weight_sums(d: torch.Tensor, block: int = 1 << 16) -> torch.Tensor:
+    """Per volume, the sum of GraSPI's DISS weights 6.265 * exp(-((d + 23) / 17.17)^2) (float64).
+
+    ``d`` is float32 ``(B, ...)`` with ``inf`` where a voxel must not count (weight exactly 0).
+    Worked in blocks of ``block`` voxels per volume so that the float64 temporaries stay in cache
+    (a fresh float64 copy of the whole chunk costs more than the arithmetic on CPU).
+    """
+    flat = d.reshape(d.shape[0], -1)
+    total = torch.zeros(flat.shape[0], dtype=torch.float64, device=d.device)
+    for part in flat.split(block, dim=1):
+        w = part.to(torch.float64).add_(23.0).div_(17.17).square_().neg_().exp_()
+        total += w.sum(dim=1)
+    return total * 6.265
+
+
 def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Tensor]:
     nz = lab.shape[3]
     n = lab[0].numel()
@@ -122,9 +137,7 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     n_diss = _count(diss)
     # dist / diss: unchanged inside, +inf outside (x / 0), whose weight exp(-inf) is exactly 0;
     # no boolean indexing (slow on CPU), weights in float64 as before
-    d_sel = (dist / diss).to(torch.float64)
-    w_sel = d_sel.add_(23.0).div_(17.17).square_().neg_().exp_()
-    wdiss = w_sel.reshape(w_sel.shape[0], -1).sum(dim=1) * 6.265
+    wdiss = _diss_weight_sums(dist / diss)
 
     k = torch.arange(nz, device=lab.device, dtype=torch.float64)
     per_layer = donor.sum(dim=(1, 2), dtype=torch.int64).to(torch.float64)  # (B, Z)
