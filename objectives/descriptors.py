@@ -21,10 +21,11 @@ NaN, so losses stay finite.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import math
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -58,6 +59,13 @@ CUDA_CHUNK_FACTOR = 2
 #: process-wide while a call runs and is restored afterwards. Override with the environment
 #: variable ``INVDESIGN_DESCRIPTOR_THREADS`` (0 = torch's setting) or by assigning this name.
 CPU_THREADS: int | None = int(os.environ.get("INVDESIGN_DESCRIPTOR_THREADS", "1")) or None
+
+#: Independent parts of a CPU call run side by side in this many Python threads (1 = one after
+#: the other): the component labelling in the caller, the DISS distances and the tortuosity sweep
+#: in a worker. 1 by default: on the shared, loaded 2-core machines two workers measured no faster
+#: (there is no idle core to use); on an idle multi-core machine 2 can cut the wall time of one
+#: volume towards that of its longer half. Override with ``INVDESIGN_DESCRIPTOR_WORKERS``.
+CPU_WORKERS: int = max(1, int(os.environ.get("INVDESIGN_DESCRIPTOR_WORKERS", "1")))
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -119,6 +127,10 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     nz = lab.shape[3]
     n = lab[0].numel()
     donor, acceptor = lab == 0, lab == 1
+    # the distance relaxation and the tortuosity sweep run beside the component labelling
+    side = _beside(lambda: (interface_distance(donor, acceptor, wrap),
+                            straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)),
+                   lab.device)
     comp = label_components(lab, wrap, phases=(0, 1))
     d_top = touching(comp, donor, nz - 1)
     a_bot = touching(comp, acceptor, 0)
@@ -129,7 +141,7 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     stat_e = _face_pairs(donor, acceptor, wrap)
     e_conn = _face_pairs(d_top, a_bot, wrap)
 
-    dist, start = interface_distance(donor, acceptor, wrap)
+    (dist, start), tort = side()
     has_a_nbr = start < math.inf  # donor voxels with an acceptor neighbour
     has_d_nbr = acceptor & box_reduce(donor, "or", False, wrap)
     # dist is inf off the donor phase and >= 0.5 on it, so diss = donor & 0 < dist < cutoff
@@ -143,7 +155,6 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     per_layer = donor.sum(dim=(1, 2), dtype=torch.int64).to(torch.float64)  # (B, Z)
     abs_wf = (per_layer * torch.exp(-(nz - k) / 100.0)).sum(dim=1) / n
 
-    tort = straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)
     b = lab.shape[0]
     out = {
         "STAT_n": torch.full((b,), float(n), dtype=torch.float64, device=lab.device),
@@ -188,6 +199,30 @@ def _three_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.
         "tortuosity_D": _ratio(tort[:b], n_dtop),
         "tortuosity_A": _ratio(tort[b:], n_abot),
     }
+
+
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _beside(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+    """Start ``fn`` beside the caller and return a function that waits for its result.
+
+    On CPU with :data:`CPU_WORKERS` > 1, ``fn`` runs in a worker thread (torch kernels release the
+    GIL, so two independent chains of passes use two cores without the per-kernel barrier of
+    intra-op threads); otherwise it runs right away in the caller.
+    """
+    global _POOL
+    if device.type != "cpu" or CPU_WORKERS < 2:
+        result = fn()
+        return lambda: result
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="descriptors")
+
+    def run() -> Any:
+        with torch.inference_mode():
+            return fn()
+
+    return _POOL.submit(run).result
 
 
 @contextlib.contextmanager

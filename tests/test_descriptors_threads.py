@@ -49,3 +49,15 @@ def test_thread_setting_is_restored_after_an_error(monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_worker_thread_gives_the_same_values(monkeypatch):
+    rng = np.random.default_rng(5)
+    vols = (rng.random((3, 10, 9, 7)) < 0.5).astype(np.uint8)
+    monkeypatch.setattr(descriptors, "CPU_WORKERS", 1)
+    serial = objectives.describe_batch(vols)
+    monkeypatch.setattr(descriptors, "CPU_WORKERS", 2)
+    side = objectives.describe_batch(vols, periodic=False)
+    assert descriptors._POOL is not None
+    for k in serial:
+        assert torch.equal(serial[k], side[k]), k
