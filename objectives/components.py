@@ -72,7 +72,9 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
     n_runs = first_voxel.numel()
     parent = torch.arange(n_runs, device=dev, dtype=torch.int32)
     if phases:
-        pens = torch.stack([(lab != p).to(torch.int32).mul_(_BIG) for p in phases])  # (P, B, X, Y, Z)
+        pens = torch.empty((len(phases), *shape), dtype=torch.int32, device=dev)  # (P, B, X, Y, Z)
+        for pen, p in zip(pens, phases):
+            torch.ne(lab, p, out=pen).mul_(_BIG)
         stacked = torch.empty_like(pens)
         box_a = stacked.view(-1, *shape[1:])
         box_b = torch.empty_like(box_a)
@@ -85,7 +87,10 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
             box = neighbour_reduce(box, 3, "min", _BIG, False, include_self=True, out=box_b)
             box = box.view(pens.shape)
             torch.maximum(box, pens, out=box)  # keep each voxel's own phase only
-            m = torch.amin(box, dim=0).view(-1) if len(phases) > 1 else box[0].reshape(-1)
+            m = box[0]
+            for other in box[1:]:  # an elementwise chain: much faster than amin(dim=0) on CPU
+                m = torch.minimum(m, other, out=box[0])
+            m = m.reshape(-1)
             run_min = best[:n_runs].fill_(_BIG).scatter_reduce_(0, run_of_long, m, reduce="amin")
             torch.minimum(run_min, parent, out=run_min)
             if torch.equal(run_min, parent):
