@@ -78,7 +78,7 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
         stacked = torch.empty_like(pens)
         box_a = stacked.view(-1, *shape[1:])
         box_b = torch.empty_like(box_a)
-        best = torch.empty(total, dtype=torch.int32, device=dev)
+        best = torch.empty(n_runs, dtype=torch.int32, device=dev)
         while True:
             voxel = torch.index_select(parent, 0, run_of).view(shape)
             torch.maximum(voxel, pens, out=stacked)  # other phases -> int32 max
@@ -91,7 +91,7 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
             for other in box[1:]:  # an elementwise chain: much faster than amin(dim=0) on CPU
                 m = torch.minimum(m, other, out=box[0])
             m = m.reshape(-1)
-            run_min = best[:n_runs].fill_(_BIG).scatter_reduce_(0, run_of_long, m, reduce="amin")
+            run_min = best.fill_(_BIG).scatter_reduce_(0, run_of_long, m, reduce="amin")
             torch.minimum(run_min, parent, out=run_min)
             if torch.equal(run_min, parent):
                 break
