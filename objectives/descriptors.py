@@ -112,10 +112,13 @@ def _diss_weight_sums(d: torch.Tensor, block: int = 1 << 16) -> torch.Tensor:
     """Per volume, the sum of GraSPI's DISS weights 6.265 * exp(-((d + 23) / 17.17)^2) (float64).
 
     ``d`` is float32 ``(B, ...)`` with ``inf`` where a voxel must not count (weight exactly 0).
-    Worked in blocks of ``block`` voxels per volume so that the float64 temporaries stay in cache
-    (a fresh float64 copy of the whole chunk costs more than the arithmetic on CPU).
+    Worked on CPU in blocks of ``block`` voxels per volume so that the float64 temporaries stay in
+    cache (a fresh float64 copy of the whole chunk costs more than the arithmetic); in one block
+    elsewhere.
     """
     flat = d.reshape(d.shape[0], -1)
+    if d.device.type != "cpu":
+        block = flat.shape[1]  # one pass of kernels; GPU memory is not the concern here
     total = torch.zeros(flat.shape[0], dtype=torch.float64, device=d.device)
     for part in flat.split(block, dim=1):
         w = part.to(torch.float64).add_(23.0).div_(17.17).square_().neg_().exp_()
