@@ -18,12 +18,15 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from generators.cahn_hilliard import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from generators.cahn_hilliard import (  # noqa: E402
     CHParams,
     characteristic_length,
     coarsening_exponent,
