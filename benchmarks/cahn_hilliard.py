@@ -85,7 +85,7 @@ def describe_seconds(device: torch.device) -> float | None:
     from generators.cahn_hilliard import phase_map
 
     c = simulate(0.5, 3.0, [20.0], shape=SHAPE, seed=0, device=device)
-    v = phase_map(c)[None].repeat(4, 1, 1, 1)
+    v = phase_map(c).repeat(4, 1, 1, 1)  # c is (1, X, Y, Z): one snapshot
     describe_batch(v[:1])
     sync(device)
     start = time.perf_counter()
