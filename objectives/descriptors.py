@@ -1,0 +1,228 @@
+"""GraSPI descriptors of batched label volumes (two-phase) and the project's three-phase set.
+
+Two-phase volumes (labels 0 donor / 1 acceptor only) get the 22 descriptors C++ GraSPI prints, with
+its conventions (see ``shared/spec/descriptors.md``): 26-neighbourhood (8 in 2-D), edge lengths
+1/sqrt(2)/sqrt(3), cathode at z = 0 (acceptor collects), anode at z = nz - 1 (donor collects), the
+last axis is the film thickness, lateral sides wrap only with ``periodic=True``.
+
+Three-phase volumes (any label 2, mixed) get the project's own definitions, because GraSPI's
+three-phase mode has known defects:
+
+- ``vol_frac_D``, ``vol_frac_A``, ``vol_frac_M``: voxel fractions of labels 0, 1, 2;
+- ``tortuosity_D``, ``tortuosity_A``: the straight-rising-path fraction of CT_f_D_tort1 /
+  CT_f_A_tort1, where donor (acceptor) paths run only through donor (acceptor) voxels - never
+  through mixed ones - and the denominator is the donor (acceptor) voxels connected that way to the
+  anode (cathode).
+
+Empty sets: a fraction whose denominator is zero (e.g. CT_f_conn_D_An without donor voxels,
+CT_f_e_conn without interface pairs, a tortuosity fraction with no connected voxel) is 0.0, never
+NaN, so losses stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .components import label_components, touching
+from .dissociation import DISS_CUTOFF, interface_distance
+from .labels import as_label_tensor
+from .neighbourhood import box_reduce
+from .tortuosity import straight_path_counts
+
+__all__ = ["TWO_PHASE_NAMES", "THREE_PHASE_NAMES", "describe", "describe_batch"]
+
+TWO_PHASE_NAMES: tuple[str, ...] = (
+    "STAT_n", "STAT_e", "STAT_n_D", "STAT_n_A", "STAT_CC_D", "STAT_CC_A", "STAT_CC_D_An",
+    "STAT_CC_A_Ca", "ABS_wf_D", "ABS_f_D", "DISS_wf10_D", "DISS_f10_D", "CT_f_e_conn",
+    "CT_f_conn_D_An", "CT_f_conn_A_Ca", "CT_e_conn", "CT_e_D_An", "CT_e_A_Ca", "CT_f_D_tort1",
+    "CT_f_A_tort1", "CT_n_D_adj_An", "CT_n_A_adj_Ca",
+)
+THREE_PHASE_NAMES: tuple[str, ...] = (
+    "vol_frac_D", "vol_frac_A", "vol_frac_M", "tortuosity_D", "tortuosity_A",
+)
+
+#: Voxels per internal chunk of a batch (bounds peak memory to roughly 40 bytes per voxel);
+#: CUDA gets 2x more to keep the GPU busy (16 volumes of 128x128x64 at a time).
+CHUNK_VOXELS = 1 << 23
+CUDA_CHUNK_FACTOR = 2
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    num = num.to(torch.float64)
+    den = den.to(torch.float64)
+    return torch.where(den > 0, num / den.clamp_min(1), torch.zeros_like(num))
+
+
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``."""
+    return torch.count_nonzero(mask.reshape(mask.shape[0], -1), dim=1)
+
+
+def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
+    """Number of face-adjacent voxel pairs with one voxel in ``a`` and the other in ``b``.
+
+    A wrapped axis of 2 voxels joins each pair twice (once per side), as the periodic graph does.
+    """
+    total = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
+    for dim, w in ((1, wrap[0]), (2, wrap[1]), (3, False)):
+        n = a.shape[dim]
+        if n < 2:
+            continue
+        if w:
+            a2, b2 = torch.roll(a, -1, dim), torch.roll(b, -1, dim)
+            a1, b1 = a, b
+        else:
+            a1, b1 = a.narrow(dim, 0, n - 1), b.narrow(dim, 0, n - 1)
+            a2, b2 = a.narrow(dim, 1, n - 1), b.narrow(dim, 1, n - 1)
+        total += _count((a1 & b2) | (b1 & a2))
+    return total
+
+
+def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Tensor]:
+    nz = lab.shape[3]
+    n = lab[0].numel()
+    donor, acceptor = lab == 0, lab == 1
+    comp = label_components(lab, wrap, phases=(0, 1))
+    d_top = touching(comp, donor, nz - 1)
+    a_bot = touching(comp, acceptor, 0)
+    root = comp == torch.arange(comp.numel(), device=lab.device, dtype=comp.dtype).view(comp.shape)
+
+    n_d, n_a = _count(donor), _count(acceptor)
+    n_dtop, n_abot = _count(d_top), _count(a_bot)
+    stat_e = _face_pairs(donor, acceptor, wrap)
+    e_conn = _face_pairs(d_top, a_bot, wrap)
+
+    dist, start = interface_distance(donor, acceptor, wrap)
+    has_a_nbr = torch.isfinite(start)
+    has_d_nbr = acceptor & box_reduce(donor, "or", False, wrap)
+    diss = donor & (dist > 0) & (dist < DISS_CUTOFF)
+    n_diss = _count(diss)
+    d_sel = dist[diss].to(torch.float64)  # batch-major order: split by per-volume counts
+    w_sel = 6.265 * torch.exp(-(((d_sel + 23.0) / 17.17) ** 2))
+    wdiss = torch.stack([p.sum() for p in torch.split(w_sel, n_diss.tolist())])
+
+    k = torch.arange(nz, device=lab.device, dtype=torch.float64)
+    per_layer = donor.sum(dim=(1, 2), dtype=torch.int64).to(torch.float64)  # (B, Z)
+    abs_wf = (per_layer * torch.exp(-(nz - k) / 100.0)).sum(dim=1) / n
+
+    tort = straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)
+    b = lab.shape[0]
+    out = {
+        "STAT_n": torch.full((b,), float(n), dtype=torch.float64, device=lab.device),
+        "STAT_e": stat_e,
+        "STAT_n_D": n_d,
+        "STAT_n_A": n_a,
+        "STAT_CC_D": _count(root & donor),
+        "STAT_CC_A": _count(root & acceptor),
+        "STAT_CC_D_An": _count(root & d_top),
+        "STAT_CC_A_Ca": _count(root & a_bot),
+        "ABS_wf_D": abs_wf,
+        "ABS_f_D": n_d.to(torch.float64) / n,
+        "DISS_wf10_D": _ratio(wdiss, n_d),
+        "DISS_f10_D": _ratio(n_diss, n_d),
+        "CT_f_e_conn": _ratio(e_conn, stat_e),
+        "CT_f_conn_D_An": _ratio(n_dtop, n_d),
+        "CT_f_conn_A_Ca": _ratio(n_abot, n_a),
+        "CT_e_conn": e_conn,
+        "CT_e_D_An": _count(d_top & has_a_nbr),
+        "CT_e_A_Ca": _count(a_bot & has_d_nbr),
+        "CT_f_D_tort1": _ratio(tort[:b], n_dtop),
+        "CT_f_A_tort1": _ratio(tort[b:], n_abot),
+        "CT_n_D_adj_An": donor[..., nz - 1].sum(dim=(1, 2), dtype=torch.int64) + 1,
+        "CT_n_A_adj_Ca": acceptor[..., 0].sum(dim=(1, 2), dtype=torch.int64) + 1,
+    }
+    return {name: out[name].to(torch.float64) for name in TWO_PHASE_NAMES}
+
+
+def _three_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Tensor]:
+    nz = lab.shape[3]
+    n = lab[0].numel()
+    donor, acceptor, mixed = lab == 0, lab == 1, lab == 2
+    comp = label_components(lab, wrap, phases=(0, 1))
+    n_dtop = _count(touching(comp, donor, nz - 1))
+    n_abot = _count(touching(comp, acceptor, 0))
+    b = lab.shape[0]
+    tort = straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)
+    return {
+        "vol_frac_D": _count(donor).to(torch.float64) / n,
+        "vol_frac_A": _count(acceptor).to(torch.float64) / n,
+        "vol_frac_M": _count(mixed).to(torch.float64) / n,
+        "tortuosity_D": _ratio(tort[:b], n_dtop),
+        "tortuosity_A": _ratio(tort[b:], n_abot),
+    }
+
+
+def _as_batch3d(volumes: Any, batched: bool, device: Any) -> tuple[torch.Tensor, bool]:
+    t = as_label_tensor(volumes, device=device)
+    if batched:
+        if t.ndim == 3:  # (B, X, Y): 2-D films, thickness Y
+            return t.unsqueeze(2), True
+        if t.ndim == 4:
+            return t, False
+        raise ValueError(f"describe_batch expects (B, X, Y) or (B, X, Y, Z) volumes, got ndim={t.ndim}")
+    if t.ndim == 2:
+        return t.view(1, t.shape[0], 1, t.shape[1]), True
+    if t.ndim == 3:
+        return t.unsqueeze(0), False
+    raise ValueError(f"describe expects one (X, Y) or (X, Y, Z) volume, got ndim={t.ndim}; "
+                     "use describe_batch for batches")
+
+
+@torch.inference_mode()
+def describe_batch(volumes: Any, periodic: bool = False,
+                   device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """Descriptors of a batch of volumes.
+
+    Parameters
+    ----------
+    volumes : array-like or torch.Tensor
+        ``(B, X, Y, Z)`` 3-D volumes or ``(B, X, Y)`` 2-D ones; labels 0 donor, 1 acceptor,
+        2 mixed; the last axis is the film thickness (z = 0 cathode, z = nz - 1 anode).
+    periodic : bool
+        Wrap the lateral axes (x, and y in 3-D); the thickness axis never wraps.
+    device : torch.device or str, optional
+        Where to compute; by default the input tensor's device (CPU for arrays).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Each a ``(B,)`` float64 tensor on the compute device. The two-phase names
+        (:data:`TWO_PHASE_NAMES`) when no volume holds label 2, otherwise the three-phase names
+        (:data:`THREE_PHASE_NAMES`) for every volume of the batch. A fraction over an empty set
+        is 0.0.
+    """
+    lab, is2d = _as_batch3d(volumes, True, device)
+    wrap = (bool(periodic), bool(periodic) and not is2d)
+    three = bool((lab == 2).any())
+    fn = _three_phase if three else _two_phase
+    limit = CHUNK_VOXELS * (CUDA_CHUNK_FACTOR if lab.device.type == "cuda" else 1)
+    chunk = max(1, limit // lab[0].numel())
+    parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
+    return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
+
+
+def describe(volume: Any, periodic: bool = False,
+             device: torch.device | str | None = None) -> dict[str, float]:
+    """Descriptors of one volume.
+
+    Parameters
+    ----------
+    volume : array-like or torch.Tensor
+        ``(X, Y, Z)`` or 2-D ``(X, Y)`` labels (0 donor, 1 acceptor, 2 mixed); last axis = thickness.
+    periodic : bool
+        Wrap the lateral axes.
+    device : torch.device or str, optional
+        Where to compute; by default the input's device.
+
+    Returns
+    -------
+    dict of str to float
+        GraSPI's 22 two-phase descriptors, or the five three-phase ones when label 2 is present.
+        Counts are integral floats; a fraction over an empty set is 0.0.
+    """
+    lab, is2d = _as_batch3d(volume, False, device)
+    res = describe_batch(lab.squeeze(2) if is2d else lab, periodic=periodic)
+    return {k: float(v[0]) for k, v in res.items()}
