@@ -1,0 +1,358 @@
+"""Training of the compact family, in the paper's order: VAE on crops, then the feature predictor
+(FP) on frozen latents of full volumes, then the conditional denoiser; then the model directory.
+
+Output directory ``out``::
+
+    train_config.json            the config used
+    data_stats.json              shape, phases, condition and FP target statistics
+    checkpoints/<stage>.safetensors, <stage>_optim.pt, <stage>_state.json (step, loss history)
+    checkpoints/latents.safetensors  cached VAE posteriors of the data (mu, logvar)
+    config.json, vae/fp/denoiser.safetensors   the model directory (after the denoiser stage)
+
+Every stage checkpoints every ``checkpoint_every`` steps; ``resume=True`` continues from the last
+checkpoint. On CUDA the forward passes run under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from generators.diffusion.compact import EMA, CompactDenoiser, CompactFP, CompactVAE
+from generators.diffusion.config import ModelConfig, Stats
+from generators.diffusion.data import VolumeSet, random_crops
+from generators.diffusion.latent_model import CompactLatentModel
+from generators.diffusion.model_dir import save_model
+from generators.diffusion.presets import THREE_PHASE_CONDITIONS, TWO_PHASE_CONDITIONS
+from generators.diffusion.schedule import linear_schedule
+
+STAGES = ("vae", "fp", "denoiser")
+RECIPE = ("phi", "chi", "log_time")
+
+
+def _stats(names: list[str], table: np.ndarray) -> Stats:
+    return Stats(names=list(names), min=table.min(0).tolist(), max=table.max(0).tolist(),
+                 mean=table.mean(0).tolist(), std=table.std(0).tolist())
+
+
+class Trainer:
+    """Trains the three networks of a compact model on a :class:`VolumeSet`.
+
+    Parameters
+    ----------
+    data : VolumeSet
+        All samples; split into train/validation by ``config["val_fraction"]`` and ``seed``.
+    config : dict
+        A training config (:func:`generators.diffusion.presets.load_train_config`).
+    out : path
+        Output directory (created).
+    device : str
+        ``cpu`` or ``cuda``.
+    progress : bool
+        Show tqdm progress bars.
+    """
+
+    def __init__(self, data: VolumeSet, config: dict[str, Any], out: str | Path,
+                 device: str | torch.device = "cpu", progress: bool = True):
+        self.cfg, self.device, self.progress = config, torch.device(device), progress
+        self.out = Path(out)
+        self.ckpt = self.out / "checkpoints"
+        self.ckpt.mkdir(parents=True, exist_ok=True)
+        self.data = data
+        self.train_set, self.val_set = data.split(config["val_fraction"], config["seed"])
+        self.phases = data.phases
+        self.shape = list(data.volumes.shape[1:])
+        self.vae_factor = 2 ** (len(config["vae"]["widths"]) - 1)
+        if any(s % self.vae_factor for s in self.shape):
+            raise ValueError(f"volume shape {self.shape} not divisible by the VAE factor {self.vae_factor}")
+        self.latent_shape = [config["vae"]["latent_channels"], *[s // self.vae_factor for s in self.shape]]
+        den_factor = 2 ** (len(config["denoiser"]["channels"]) - 1)
+        if any(s % den_factor for s in self.latent_shape[1:]):
+            raise ValueError(f"latent {self.latent_shape} not divisible by the denoiser factor {den_factor}")
+        self.condition_names = self._condition_names()
+        self.target_names = self._target_names()
+        (self.out / "train_config.json").write_text(json.dumps(config, indent=2))
+        self.cond_stats = _stats(self.condition_names, data.table(self.condition_names))
+        self.target_stats = _stats(self.target_names, data.table(self.target_names))
+        (self.out / "data_stats.json").write_text(json.dumps({
+            "shape": self.shape, "phases": self.phases, "n_train": len(self.train_set), "n_val": len(self.val_set),
+            "conditions": self.cond_stats.__dict__, "fp_outputs": self.target_stats.__dict__}, indent=2))
+
+    # ---------------------------------------------------------------- names
+    def _condition_names(self) -> list[str]:
+        names = self.cfg.get("conditions")
+        if names is None:
+            default = THREE_PHASE_CONDITIONS if self.phases == 3 else TWO_PHASE_CONDITIONS
+            names = default if all(k in self.data.labels for k in default) else None
+        if not names:
+            raise ValueError(f"name the conditions in the training config; data labels: {sorted(self.data.labels)}")
+        missing = [k for k in names if k not in self.data.labels]
+        if missing:
+            raise ValueError(f"conditions {missing} are not labels of the data (have {sorted(self.data.labels)})")
+        flat = [k for k in names if np.std(self.data.labels[k]) == 0]
+        if flat:
+            raise ValueError(f"conditions {flat} are constant in the data")
+        return list(names)
+
+    def _target_names(self) -> list[str]:
+        names = self.cfg.get("fp_targets")
+        if names is None:
+            names = [k for k in sorted(self.data.labels) if k not in RECIPE and np.std(self.data.labels[k]) > 0]
+            names += [k for k in RECIPE if k in self.data.labels]
+        self.data.table(names)  # raises on a missing name
+        return list(names)
+
+    # ---------------------------------------------------------------- helpers
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _paths(self, stage: str) -> dict[str, Path]:
+        return {k: self.ckpt / f"{stage}{s}" for k, s in
+                (("weights", ".safetensors"), ("optim", "_optim.pt"), ("state", "_state.json"), ("ema", "_ema.safetensors"))}
+
+    def _load_weights(self, stage: str, module: torch.nn.Module, ema: bool = False) -> None:
+        p = self._paths(stage)["ema" if ema else "weights"]
+        if not p.is_file():
+            raise ValueError(f"stage {stage!r} has no checkpoint in {self.ckpt}; train it first")
+        module.load_state_dict(load_file(str(p), device=str(self.device)))
+
+    def build_vae(self) -> CompactVAE:
+        return CompactVAE(self.phases, **self.cfg["vae"]).to(self.device)
+
+    def build_fp(self) -> CompactFP:
+        n = int(np.prod(self.latent_shape))
+        return CompactFP(n, len(self.target_names), **self.cfg["fp"]).to(self.device)
+
+    def build_denoiser(self) -> CompactDenoiser:
+        return CompactDenoiser(self.latent_shape[0], len(self.condition_names), **self.cfg["denoiser"]).to(self.device)
+
+    def _loop(self, stage: str, module: torch.nn.Module, step_fn, val_fn, tcfg: dict, steps: int | None,
+              resume: bool, ema: EMA | None = None) -> dict[str, Any]:
+        """The generic loop: AdamW, warmup + cosine LR, validation, checkpoints, resume."""
+        total = int(steps if steps is not None else tcfg["steps"])
+        if total < 1:
+            raise ValueError(f"steps must be >= 1, got {total}")
+        paths = self._paths(stage)
+        opt = torch.optim.AdamW(module.parameters(), lr=tcfg["lr"], weight_decay=1e-4)
+        state: dict[str, Any] = {"step": 0, "history": [], "seconds": 0.0}
+        if resume and paths["state"].is_file():
+            state = json.loads(paths["state"].read_text())
+            self._load_weights(stage, module)
+            opt.load_state_dict(torch.load(paths["optim"], map_location=self.device, weights_only=True))
+            if ema is not None and paths["ema"].is_file():
+                ema.module.load_state_dict(load_file(str(paths["ema"]), device=str(self.device)))
+        warm = max(1, min(100, total // 10))
+
+        def lr_at(s: int) -> float:
+            if s < warm:
+                return (s + 1) / warm
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
+
+        gen = torch.Generator().manual_seed(self.cfg["seed"] * 1000 + state["step"])
+        t0, running = time.time(), []
+        bar = tqdm(range(state["step"], total), desc=stage, disable=not self.progress, leave=False)
+
+        def save() -> None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(paths["weights"]))
+            if ema is not None:
+                save_file({k: v.detach().cpu().contiguous() for k, v in ema.module.state_dict().items()}, str(paths["ema"]))
+            torch.save(opt.state_dict(), paths["optim"])
+            paths["state"].write_text(json.dumps(state, indent=1))
+
+        for s in bar:
+            module.train()
+            for g in opt.param_groups:
+                g["lr"] = tcfg["lr"] * lr_at(s)
+            with self._autocast():
+                loss = step_fn(gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+            if ema is not None:
+                ema.update(module)
+            running.append(loss.item())
+            state["step"] = s + 1
+            if (s + 1) % self.cfg["log_every"] == 0 or s + 1 == total:
+                module.eval()
+                with torch.no_grad(), self._autocast():
+                    val = float(val_fn(ema.module if ema is not None else module))
+                state["history"].append({"step": s + 1, "train": float(np.mean(running)), "val": val})
+                running = []
+                bar.set_postfix(train=f"{state['history'][-1]['train']:.4g}", val=f"{val:.4g}")
+            if (s + 1) % self.cfg["checkpoint_every"] == 0 or s + 1 == total:
+                state["seconds"] = state.get("seconds", 0.0) + time.time() - t0
+                t0 = time.time()
+                save()
+        bar.close()
+        if not paths["state"].is_file():  # nothing left to do on resume: keep the files consistent
+            save()
+        module.eval()
+        return state
+
+    # ---------------------------------------------------------------- stages
+    def train_vae(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
+        """VAE on random crops: reconstruction + ``kl_weight`` * KL."""
+        t = self.cfg["vae_train"]
+        crop = tuple(min(c, s) for c, s in zip(t["crop"], self.shape))
+        if any(c % self.vae_factor for c in crop):
+            raise ValueError(f"VAE crop {crop} not divisible by the VAE factor {self.vae_factor}")
+        vae = self.build_vae()
+        vols = self.train_set.volumes
+        val_crops = random_crops(self.val_set.volumes, crop, max(t["batch"], 8), torch.Generator().manual_seed(123))
+
+        def step(gen):
+            batch = random_crops(vols, crop, t["batch"], gen).to(self.device)
+            return vae.loss(batch, t["kl_weight"], generator=None)[0]
+
+        def val(m):
+            return m.loss(val_crops.to(self.device), t["kl_weight"], generator=torch.Generator(device=self.device).manual_seed(0))[0]
+
+        state = self._loop("vae", vae, step, val, t, steps, resume)
+        (self.ckpt / "latents.safetensors").unlink(missing_ok=True)  # stale once the VAE changed
+        return state
+
+    @torch.no_grad()
+    def latents(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(mu, logvar)`` of every sample (data order) and the latent scale 1 / std(mu_train)."""
+        f = self.ckpt / "latents.safetensors"
+        if f.is_file():
+            d = load_file(str(f), device=str(self.device))
+            return d["mu"], d["logvar"], float(d["scale"])
+        vae = self.build_vae()
+        self._load_weights("vae", vae)
+        vae.eval()
+        mus, lvs = [], []
+        for s in range(0, len(self.data), 8):
+            with self._autocast():
+                mu, lv = vae.encode(vae.to_input(self.data.volumes[s:s + 8].to(self.device)))
+            mus.append(mu.float())
+            lvs.append(lv.float())
+        mu, lv = torch.cat(mus), torch.cat(lvs)
+        scale = 1.0 / float(mu.std().clamp_min(1e-6))
+        save_file({"mu": mu.cpu().contiguous(), "logvar": lv.cpu().contiguous(), "scale": torch.tensor(scale)}, str(f))
+        return mu, lv, scale
+
+    def _split_latents(self):
+        mu, lv, scale = self.latents()
+        perm = np.random.default_rng(self.cfg["seed"]).permutation(len(self.data))
+        k = len(self.val_set)
+        tr, va = torch.as_tensor(perm[k:]), torch.as_tensor(perm[:k])
+        return (mu[tr], lv[tr]), (mu[va], lv[va]), scale, perm[k:], perm[:k]
+
+    def train_fp(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
+        """FP on reparameterised latents (scaled) of full volumes -> standardised targets (MSE)."""
+        t = self.cfg["fp_train"]
+        (mu, lv), (vmu, _), scale, itr, iva = self._split_latents()
+        y_all = torch.as_tensor(self.data.table(self.target_names), dtype=torch.float32)
+        y_mean = torch.tensor(self.target_stats.mean, dtype=torch.float32)
+        y_std = torch.tensor(self.target_stats.std, dtype=torch.float32).clamp_min(1e-8)
+        ytr = ((y_all[itr] - y_mean) / y_std).to(self.device)
+        yva = ((y_all[iva] - y_mean) / y_std).to(self.device)
+        fp = self.build_fp()
+
+        def step(gen):
+            i = torch.randint(0, mu.shape[0], (min(t["batch"], mu.shape[0]),), generator=gen).to(self.device)
+            z = mu[i] + torch.randn(mu[i].shape, generator=gen).to(self.device) * (0.5 * lv[i]).exp()
+            return F.mse_loss(fp(z * scale).float(), ytr[i])
+
+        def val(m):
+            return F.mse_loss(m(vmu * scale).float(), yva)
+
+        return self._loop("fp", fp, step, val, t, steps, resume)
+
+    def train_denoiser(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
+        """Epsilon-prediction MSE on scaled latents, ``i ~ U{1..T-1}``, condition dropout for CFG."""
+        t = self.cfg["denoiser_train"]
+        (mu, lv), (vmu, vlv), scale, itr, iva = self._split_latents()
+        c_all = torch.as_tensor(self.data.table(self.condition_names), dtype=torch.float32)
+        c_mean = torch.tensor(self.cond_stats.mean)
+        c_std = torch.tensor(self.cond_stats.std).clamp_min(1e-8)
+        ctr = ((c_all[itr] - c_mean) / c_std).to(self.device)
+        cva = ((c_all[iva] - c_mean) / c_std).to(self.device)
+        sched = linear_schedule()
+        ab = sched.alphabar.float().to(self.device)
+        den = self.build_denoiser()
+        ema = EMA(den, t["ema"])
+
+        def noisy(x0, i, noise):
+            a = ab[i].sqrt().view(-1, 1, 1, 1, 1)
+            return a * x0 + (1 - ab[i]).sqrt().view(-1, 1, 1, 1, 1) * noise
+
+        def step(gen):
+            b = min(t["batch"], mu.shape[0]) if mu.shape[0] < t["batch"] else t["batch"]
+            j = torch.randint(0, mu.shape[0], (b,), generator=gen).to(self.device)
+            x0 = (mu[j] + torch.randn(mu[j].shape, generator=gen).to(self.device) * (0.5 * lv[j]).exp()) * scale
+            i = torch.randint(1, sched.T, (b,), generator=gen).to(self.device)
+            noise = torch.randn(x0.shape, generator=gen).to(self.device)
+            ctx = ctr[j].clone()
+            drop = (torch.rand(b, generator=gen) < t["cond_dropout"]).to(self.device)
+            ctx[drop] = float("nan")
+            return F.mse_loss(den(noisy(x0, i, noise), i.float() / sched.T, ctx).float(), noise)
+
+        vgen = torch.Generator().manual_seed(7)
+        reps = max(1, 64 // max(1, vmu.shape[0]))
+        vx0 = (vmu * scale).repeat(reps, 1, 1, 1, 1)
+        vi = torch.randint(1, sched.T, (vx0.shape[0],), generator=vgen).to(self.device)
+        vnoise = torch.randn(vx0.shape, generator=vgen).to(self.device)
+        vctx = cva.repeat(reps, 1)
+
+        def val(m):
+            return F.mse_loss(m(noisy(vx0, vi, vnoise), vi.float() / sched.T, vctx).float(), vnoise)
+
+        return self._loop("denoiser", den, step, val, t, steps, resume, ema=ema)
+
+    # ---------------------------------------------------------------- assembly
+    def model_config(self) -> ModelConfig:
+        _, _, scale = self.latents()
+        summary = {}
+        for stage in STAGES:
+            p = self._paths(stage)["state"]
+            if p.is_file():
+                st = json.loads(p.read_text())
+                last = st["history"][-1] if st["history"] else {}
+                summary[stage] = {"steps": st["step"], "seconds": round(st.get("seconds", 0.0), 1),
+                                  "train_loss": last.get("train"), "val_loss": last.get("val")}
+        summary.update({"n_train": len(self.train_set), "n_val": len(self.val_set), "device": str(self.device)})
+        return ModelConfig(
+            family="compact", phases=self.phases, shape=self.shape, latent_shape=self.latent_shape,
+            architecture={"vae": dict(self.cfg["vae"]), "fp": dict(self.cfg["fp"]), "denoiser": dict(self.cfg["denoiser"])},
+            conditions=self.cond_stats, fp_outputs=self.target_stats, latent_scale=scale,
+            sampler=dict(self.cfg["sampler"]), training=summary)
+
+    def export(self) -> Path:
+        """Write the model directory (``config.json`` + safetensors, EMA denoiser) into ``out``."""
+        model = CompactLatentModel(self.model_config()).to(self.device)
+        self._load_weights("vae", model.vae)
+        self._load_weights("fp", model.fp)
+        ema = self._paths("denoiser")["ema"]
+        self._load_weights("denoiser", model.denoiser, ema=ema.is_file())
+        return save_model(self.out, model)
+
+
+def train(stage: str, data: VolumeSet, config: dict[str, Any], out: str | Path, device: str = "cpu",
+          steps: int | None = None, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run ``stage`` (``vae``, ``fp``, ``denoiser`` or ``all``); export the model directory after
+    the denoiser. Returns ``{stage: final state}`` plus ``"model_dir"`` when exported."""
+    if stage not in (*STAGES, "all"):
+        raise ValueError(f"unknown stage {stage!r}; choose vae, fp, denoiser or all")
+    tr = Trainer(data, config, out, device, progress)
+    result: dict[str, Any] = {}
+    for s in STAGES if stage == "all" else (stage,):
+        st = getattr(tr, f"train_{s}")(steps=steps, resume=resume)
+        result[s] = {"steps": st["step"], "history": st["history"]}
+    if stage in ("denoiser", "all"):
+        result["model_dir"] = str(tr.export())
+    return result

@@ -1,0 +1,111 @@
+"""Evaluation metrics and report, on an untrained compact model with a simple describe function."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import generators
+from generators.diffusion import CompactLatentModel, ModelConfig, Stats, save_model
+from generators.diffusion.data import load_shards
+from generators.diffusion.evaluation import evaluate, pairwise_disagreement, r2_mae
+from generators.diffusion.synthetic import volume_labels, write_synthetic_shards
+
+SHAPE = (16, 16, 8)
+CONDS = ["vol_frac_D", "interface_frac"]
+OUTS = ["vol_frac_D", "interface_frac", "phi", "chi", "log_time"]
+
+
+def describe(volumes):
+    rows = [volume_labels(v.numpy()) for v in volumes.cpu()]
+    return {k: torch.tensor([r[k] for r in rows]) for k in rows[0]}
+
+
+def random_model_dir(path, phases=2):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        family="compact", phases=phases, shape=list(SHAPE), latent_shape=[4, 4, 4, 2],
+        architecture={"vae": {"widths": [4, 8, 16], "latent_channels": 4}, "fp": {"hidden": 32},
+                      "denoiser": {"channels": [16, 32], "attention": True}},
+        conditions=Stats(CONDS, [0.3, 0.1], [0.7, 0.4], [0.5, 0.25], [0.1, 0.05]),
+        fp_outputs=Stats(OUTS, [0] * 5, [1] * 5, [0.5] * 5, [0.2] * 5),
+        latent_scale=2.0, sampler={"name": "dpmpp2m", "steps": 4, "guidance": 1.0})
+    return save_model(path, CompactLatentModel(cfg))
+
+
+def test_r2_mae_against_hand_values():
+    out = r2_mae(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    # SST = 4.667, SSE = 1
+    assert out["r2"] == pytest.approx(1 - 1 / (14 / 3)) and out["mae"] == pytest.approx(1 / 3)
+    assert math.isnan(r2_mae(np.ones(3), np.ones(3))["r2"])
+
+
+def test_pairwise_disagreement_brute_force():
+    v = torch.randint(0, 3, (5, 4, 4, 2), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    ref = np.mean([(v[i] != v[j]).float().mean().item() for i in range(5) for j in range(i + 1, 5)])
+    assert pairwise_disagreement(v) == pytest.approx(ref)
+    assert pairwise_disagreement(v[:1].repeat(3, 1, 1, 1)) == 0.0
+    with pytest.raises(ValueError):
+        pairwise_disagreement(v[:1])
+
+
+def test_model_dir_round_trip(tmp_path):
+    d = random_model_dir(tmp_path / "m")
+    g = generators.load(d)
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["family"] == "compact" and cfg["fp_outputs"]["names"] == OUTS and cfg["latent_scale"] == 2.0
+    ref = CompactLatentModel(ModelConfig.from_json((d / "config.json").read_text()))
+    assert not all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), g.model.state_dict().values()))
+    torch.manual_seed(0)
+    ref2 = CompactLatentModel(ModelConfig.from_json((d / "config.json").read_text()))
+    assert all(torch.equal(a, b) for a, b in zip(ref2.state_dict().values(), g.model.state_dict().values()))
+    (d / "fp.safetensors").unlink()
+    with pytest.raises(ValueError, match="lacks fp.safetensors"):
+        generators.load(d)
+    (d / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a"):
+        generators.load(d)
+
+
+def test_evaluate_report(tmp_path):
+    g = generators.load(random_model_dir(tmp_path / "m"))
+    data = load_shards(write_synthetic_shards(tmp_path / "s", n=6, shape=SHAPE))
+    rep = evaluate(g, data, n_conditions=3, n_samples=2, n_diversity=3, describe=describe)
+    assert set(rep["conditioning"]) == set(CONDS) and rep["unmeasured_conditions"] == []
+    for v in rep["conditioning"].values():
+        assert v["mae"] >= 0 and v["r2"] <= 1
+    assert set(rep["fp_on_heldout"]) == set(OUTS)
+    assert 0.0 <= rep["diversity"]["voxel_disagreement"] <= 1.0
+    json.dumps(rep)
+    # without data: conditions from the bounds; no FP section
+    rep2 = evaluate(g, None, n_conditions=2, n_samples=1, n_diversity=2, describe=describe)
+    assert "fp_on_heldout" not in rep2 and rep2["n_conditions"] == 2
+    # held-out data of another shape is refused
+    bad = load_shards(write_synthetic_shards(tmp_path / "s2", n=2, shape=(8, 8, 8)))
+    with pytest.raises(ValueError, match="differ"):
+        evaluate(g, bad, describe=describe)
+
+
+def test_cli_evaluate(tmp_path):
+    pytest.importorskip("objectives", reason="objectives absent")
+    import objectives
+
+    if not hasattr(objectives, "describe_batch"):
+        pytest.skip("objectives.describe_batch not merged yet")
+    from invdesign.cli.main import app
+
+    d = random_model_dir(tmp_path / "m")
+    r = CliRunner().invoke(app, ["evaluate", str(d), "--n-conditions", "2", "--n-samples", "1",
+                                 "--n-diversity", "2", "--steps", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    assert "diversity" in json.loads(r.output)
+
+
+def test_cli_evaluate_unknown_model():
+    from invdesign.cli.main import app
+
+    bad = CliRunner().invoke(app, ["evaluate", "no-such-model"])
+    assert bad.exit_code == 2 and "shipped models" in bad.output

@@ -1,0 +1,143 @@
+"""End-to-end training of the `tiny` preset on a synthetic data set (CPU, seconds)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import generators
+from generators.diffusion.data import load_shards
+from generators.diffusion.presets import load_train_config
+from generators.diffusion.synthetic import write_synthetic_shards
+from generators.diffusion.training import train
+from generators.protocol import Generator
+
+SHAPE = (16, 16, 8)
+CONDS = ["vol_frac_D", "interface_frac"]
+STEPS = 40
+
+
+def tiny_config(**over):
+    return load_train_config(preset="tiny", overrides={"conditions": CONDS, "log_every": 10, **over})
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return write_synthetic_shards(tmp_path_factory.mktemp("shards"), n=24, shape=SHAPE, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained(shards, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    result = train("all", load_shards(shards), tiny_config(), out, steps=STEPS, progress=False)
+    return out, result
+
+
+def test_losses_fall(trained):
+    _, result = trained
+    for stage, key in (("vae", "val"), ("fp", "train"), ("denoiser", "val")):
+        h = result[stage]["history"]
+        assert result[stage]["steps"] == STEPS
+        assert h[-1][key] < 0.9 * h[0][key], (stage, h)
+
+
+def test_model_directory_loads_and_samples(trained, shards):
+    out, _ = trained
+    assert {"config.json", "vae.safetensors", "fp.safetensors", "denoiser.safetensors"} <= {p.name for p in out.iterdir()}
+    g = generators.load(out)
+    assert isinstance(g, Generator)
+    assert g.condition_names == tuple(CONDS) and g.phases == 2 and g.shape == SHAPE
+    data = load_shards(shards)
+    lo = [data.labels[k].min() for k in CONDS]
+    hi = [data.labels[k].max() for k in CONDS]
+    assert torch.allclose(g.bounds, torch.tensor([lo, hi], dtype=torch.float64))
+    cond = g.bounds.mean(0, keepdim=True).repeat(2, 1)
+    s = g.sample(cond, n=3, seed=5, steps=5)
+    assert s.volumes.shape == (6, *SHAPE) and s.volumes.dtype == torch.uint8
+    assert set(s.volumes.unique().tolist()) <= {0, 1}
+    assert s.latents.shape == (6, *g.latent_shape) and s.conditions.shape == (6, 2)
+    assert {"phi", "chi", "log_time", "vol_frac_D"} <= set(s.predicted) == set(g.predicted_names)
+    assert all(v.shape == (6,) and torch.isfinite(v).all() for v in s.predicted.values())
+    again = g.sample(cond, n=3, seed=5, steps=5)
+    other = g.sample(cond, n=3, seed=6, steps=5)
+    assert torch.equal(s.latents, again.latents) and not torch.equal(s.latents, other.latents)
+    for sampler in ("ddim", "ancestral"):
+        s2 = g.sample(cond[:1], n=2, seed=0, sampler=sampler, steps=4, guidance=2.0)
+        assert s2.volumes.shape == (2, *SHAPE)
+
+
+def test_fp_is_better_than_the_mean_on_training_volumes(trained, shards):
+    # encode -> FP recovers the donor fraction better than predicting its mean
+    g = generators.load(trained[0])
+    data = load_shards(shards)
+    pred = g.predict(g.encode(data.volumes))["vol_frac_D"].numpy()
+    y = data.labels["vol_frac_D"]
+    assert np.mean((pred - y) ** 2) < np.var(y)
+
+
+def test_resume_continues_from_the_checkpoint(shards, tmp_path):
+    data = load_shards(shards)
+    train("vae", data, tiny_config(), tmp_path, steps=10, progress=False)
+    first = json.loads((tmp_path / "checkpoints" / "vae_state.json").read_text())
+    w10 = (tmp_path / "checkpoints" / "vae.safetensors").read_bytes()
+    r = train("vae", data, tiny_config(), tmp_path, steps=20, resume=True, progress=False)
+    assert first["step"] == 10 and r["vae"]["steps"] == 20
+    assert [h["step"] for h in r["vae"]["history"]] == [10, 20]
+    assert (tmp_path / "checkpoints" / "vae.safetensors").read_bytes() != w10
+    # a later stage without its predecessor says so
+    with pytest.raises(ValueError, match="train it first"):
+        train("fp", data, tiny_config(), tmp_path / "other", steps=2, progress=False)
+
+
+def test_three_phase_pipeline(tmp_path):
+    d = write_synthetic_shards(tmp_path / "s3", n=12, shape=SHAPE, phases=3, seed=2)
+    out = tmp_path / "m3"
+    train("all", load_shards(d), tiny_config(conditions=["vol_frac_D", "vol_frac_M"]), out, steps=3, progress=False)
+    g = generators.load(out)
+    assert g.phases == 3
+    assert g.inequality_constraints == [([0, 1], [-1.0, -1.0], -1.0)]
+    s = g.sample(g.bounds.mean(0, keepdim=True), n=2, seed=0, steps=3)
+    assert s.volumes.shape == (2, *SHAPE) and int(s.volumes.max()) <= 2
+
+
+def test_bad_inputs(trained, shards, tmp_path):
+    g = generators.load(trained[0])
+    with pytest.raises(ValueError, match=r"conditions must be \(m, 2\)"):
+        g.sample(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        g.sample(torch.tensor([[float("nan"), 0.1]]))
+    with pytest.raises(ValueError, match="shipped models"):
+        generators.load("no-such-model")
+    with pytest.raises(ValueError, match="not labels"):
+        train("vae", load_shards(shards), tiny_config(conditions=["nope"]), tmp_path, steps=1, progress=False)
+    with pytest.raises(ValueError, match="unknown stage"):
+        train("gan", load_shards(shards), tiny_config(), tmp_path, steps=1, progress=False)
+    with pytest.raises(ValueError, match="unknown preset"):
+        load_train_config(preset="huge")
+
+
+def test_cli_train(shards, tmp_path):
+    from invdesign.cli.main import app
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"conditions": CONDS}))
+    out = tmp_path / "cli_model"
+    args = ["train", "all", "--data", str(shards), "--preset", "tiny", "--config", str(cfg), "--out", str(out),
+            "--steps", "2", "--quiet"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output[r.output.index("{"):])
+    assert summary["denoiser"]["steps"] == 2 and summary["model_dir"] == str(out)
+    assert generators.load(out).shape == SHAPE
+    bad = CliRunner().invoke(app, ["train", "vae", "--data", str(tmp_path / "none"), "--preset", "tiny", "--out", str(out)])
+    assert bad.exit_code == 2 and "no HDF5 shards" in bad.output
+    both = CliRunner().invoke(app, [*args[:-3], "--steps", "2", "--epochs", "1"])
+    assert both.exit_code == 2 and "not both" in both.output
+    # --epochs: one pass over the 22 training samples at the tiny VAE batch of 8 -> 3 steps
+    ep = CliRunner().invoke(app, ["train", "vae", "--data", str(shards), "--preset", "tiny", "--config", str(cfg),
+                                  "--out", str(tmp_path / "ep"), "--epochs", "1", "--quiet"])
+    assert ep.exit_code == 0, ep.output
+    assert json.loads(ep.output[ep.output.index("{"):])["vae"]["steps"] == 3
