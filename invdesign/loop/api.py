@@ -163,6 +163,10 @@ def design(
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be > 0 seconds, got {time_budget}")
     spec = make_targets(targets, tolerance)
+    fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
+    if sum(fractions.values()) > 1.0 + 1e-9:
+        raise ValueError(f"infeasible targets: volume fractions {' + '.join(fractions)} = "
+                         f"{sum(fractions.values()):g} > 1")
     generator = resolve_generator(model, device)
     space = ConditionSpace.of(generator)
     ranges = {n: (float(space.bounds[0, i]), float(space.bounds[1, i])) for i, n in enumerate(space.names)}
