@@ -187,3 +187,32 @@ def test_worker_on_cuda(journal_url, tmp_path):
     summary = run_worker(journal_url, name, 2, device="cuda:0", seed=0)
     assert len(summary.completed) == 2
     assert read_artifact(journal_url, name, 1)["volume"].shape == (2, 8, 8, 4)
+
+
+def test_proposal_lock_kind_follows_the_storage(journal_url, tmp_path):
+    """Journal and SQLite lock a file; PostgreSQL an advisory lock, also under Optuna's cache."""
+    import optuna
+
+    from invdesign.distributed import open_storage
+    from invdesign.loop.locks import ProposalLock
+
+    assert ProposalLock(open_storage(journal_url), "s").path == tmp_path / "study.log.propose.lock"
+    sqlite = optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
+    assert ProposalLock(sqlite._storage, "s").path == tmp_path / "x.db.propose.lock"
+    with ProposalLock(sqlite._storage, "s"):  # re-entered after release
+        pass
+    with ProposalLock(sqlite._storage, "s"):
+        pass
+
+
+def test_proposal_lock_on_postgres_is_an_advisory_lock(pg_url):
+    import optuna
+
+    from invdesign.distributed import open_storage
+    from invdesign.loop.locks import ProposalLock
+
+    study = optuna.create_study(storage=open_storage(pg_url, heartbeat_interval=None))
+    lock = ProposalLock(study._storage, study.study_name)  # study._storage is Optuna's cache
+    assert lock.path is None and lock.engine is not None
+    with lock:
+        assert lock._conn is not None

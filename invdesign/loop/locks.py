@@ -23,8 +23,16 @@ _PROCESS_LOCKS: dict[tuple[int, str], threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
 
+def backend_of(storage: Any) -> Any:
+    """The storage itself, or the database storage under Optuna's cache (``study._storage``)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
 def lock_file(storage: Any) -> Path | None:
     """The lock file next to a file-based storage (journal or SQLite), or None."""
+    storage = backend_of(storage)
     path = getattr(storage, "lock_path", None)
     if path is not None:
         return Path(path)
@@ -47,7 +55,7 @@ class ProposalLock:
 
     def __init__(self, storage: Any, study_name: str) -> None:
         self.path = lock_file(storage)
-        engine = getattr(storage, "engine", None)
+        engine = getattr(backend_of(storage), "engine", None)
         self.engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
         self.key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
         with _PROCESS_LOCKS_GUARD:
