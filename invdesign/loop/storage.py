@@ -110,6 +110,17 @@ def check_url(url: str) -> None:
         raise ValueError(f"storage URL {mask_url(url)} has an invalid port {parsed.port}")
 
 
+def with_installed_driver(url: str) -> str:
+    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3 in SQLAlchemy 2.1); use
+    psycopg2 when only that one is installed."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 class HeartbeatRDBStorage(RDBStorage):
     """RDBStorage whose heartbeat thread logs one warning (not a traceback) if the database is away,
     and which counts a RUNNING trial that never recorded a heartbeat as stale (like the journal's)."""
@@ -249,6 +260,7 @@ def open_storage(
         return storage
     import sqlalchemy.exc
 
+    url = with_installed_driver(url)
     engine_kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": max(1, int(connect_timeout_s))}
@@ -272,6 +284,9 @@ def open_storage(
             time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
         except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as exc:
             raise ValueError(f"cannot open storage {mask_url(url)}: {redact(str(exc), url)}") from None
+        except ImportError as exc:  # Optuna's message when the database driver is not installed
+            raise ValueError(
+                f"cannot open storage {mask_url(url)}: {redact(_first_line(exc), url)}") from None
 
 
 def load_study(storage: BaseStorage, study_name: str, url: str = "") -> optuna.Study:
