@@ -45,7 +45,7 @@ def study_name(prefix: str = "t") -> str:
 
 
 def make_study(url: str, out_dir: Path, name: str | None = None, n_samples: int = 2, n_init: int = 3,
-               model: str = "fake") -> str:
+               model: str = "workers-fake") -> str:
     """Create a study of a registered fake generator as ``design --budget 0`` does; returns its name.
 
     Its artifacts go to ``out_dir / "artifacts"``.
@@ -60,14 +60,11 @@ def make_study(url: str, out_dir: Path, name: str | None = None, n_samples: int 
     return name
 
 
-def spawn_worker(url: str, name: str, n_trials: int, *extra: str, env: dict | None = None,
-                 seed: int | None = None) -> subprocess.Popen:
+def spawn_worker(url: str, name: str, n_trials: int, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """Start ``invdesign worker`` (with the fake generator registered) as a separate process."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env or {}))
     cmd = [sys.executable, str(FAKE), "worker", "--storage", url, "--study-name", name,
            "--n-trials", str(n_trials), "--json", *extra]
-    if seed is not None:
-        cmd += ["--seed", str(seed)]
     return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

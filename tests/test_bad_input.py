@@ -36,7 +36,7 @@ def _snapshot(url, name):
 
 # ---- targets, tolerances, budgets -------------------------------------------------------------
 
-def _design_fake(tmp_path, targets, tolerances, model="fake", **kw):
+def _design_fake(tmp_path, targets, tolerances, model="workers-fake", **kw):
     from invdesign.loop.api import design
 
     return design(targets, tolerance=tolerances, model=model, budget=0, out_dir=tmp_path / "out", **kw)
@@ -79,7 +79,7 @@ def test_non_positive_settings_are_refused(key, value, match, tmp_path):
     from invdesign.loop.api import design
 
     with pytest.raises(ValueError, match=match):
-        design({"vol_frac_D": 0.3}, tolerance=0.1, model="fake", out_dir=tmp_path / "out", **kw)
+        design({"vol_frac_D": 0.3}, tolerance=0.1, model="workers-fake", out_dir=tmp_path / "out", **kw)
 
 
 @pytest.mark.parametrize("key, value", [("heartbeat_interval", 0), ("grace_period", -1)])
@@ -96,7 +96,7 @@ def test_bad_study_settings_change_nothing(journal_url, tmp_path):
     from invdesign.loop.study import SETTINGS_ATTR
 
     name = make_study(journal_url, tmp_path / "out")
-    run_worker(journal_url, name, 1, seed=0)
+    run_worker(journal_url, name, 1)
     study = load(journal_url, name)
     stored = json.loads(study.user_attrs[SETTINGS_ATTR])
     stored["tolerances"]["vol_frac_D"] = 0.0
@@ -191,7 +191,7 @@ def test_password_never_logged(pg_url, tmp_path, caplog):
     password = pg_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     name = make_study(pg_url, tmp_path / "out")
     with caplog.at_level(logging.DEBUG):
-        summary = run_worker(pg_url, name, 1, seed=0)
+        summary = run_worker(pg_url, name, 1)
     assert password not in caplog.text and password not in str(summary.as_dict())
 
 

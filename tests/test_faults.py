@@ -89,7 +89,7 @@ def test_unwritable_artifact_directory_is_refused_before_any_trial(journal_url, 
 def test_full_disk_fails_the_trial_cleanly(journal_url, tmp_path, monkeypatch):
     art = tmp_path / "out" / "artifacts"
     name = make_study(journal_url, tmp_path / "out")
-    run_worker(journal_url, name, 1, seed=0)
+    run_worker(journal_url, name, 1)
     good = _hashes(art)
 
     real_open = builtins.open
@@ -101,13 +101,13 @@ def test_full_disk_fails_the_trial_cleanly(journal_url, tmp_path, monkeypatch):
 
     monkeypatch.setattr(artifacts_mod, "open", full_open, raising=False)
     with pytest.raises(OSError, match="No space left on device"):
-        run_worker(journal_url, name, 1, seed=1)
+        run_worker(journal_url, name, 1)
     monkeypatch.undo()
     study = load(journal_url, name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert "artifact_id" not in study.trials[1].user_attrs
     assert _hashes(art) == good, "a partial artifact was left behind"
-    run_worker(journal_url, name, 1, seed=2)  # the study goes on once there is space again
+    run_worker(journal_url, name, 1)  # the study goes on once there is space again
     assert load(journal_url, name).trials[2].state == TrialState.COMPLETE
 
 
@@ -122,7 +122,7 @@ def test_cuda_oom_once_falls_back_to_smaller_batches(journal_url, tmp_path):
 
     register_generator("fake-oom", factory)
     name = make_study(journal_url, tmp_path / "out", n_samples=4, model="fake-oom")
-    summary = run_worker(journal_url, name, 2, seed=0)
+    summary = run_worker(journal_url, name, 2)
     assert len(summary.completed) == 2 and summary.batch_size == 2
     assert gens[-1].calls == [4, 2, 2, 2, 2]  # the batch stays small after the first OOM
     arrays = read_artifact(journal_url, name, 0)
@@ -166,7 +166,7 @@ def test_database_goes_away_and_comes_back(pg_url, tmp_path):
     study = load(pg_url, name)
     n_complete = len(study.get_trials(states=(TrialState.COMPLETE,)))
     time.sleep(2.5)
-    summary = run_worker(pg_url, name, 2, seed=3, wait_s=30, heartbeat_interval=1, grace_period=2)
+    summary = run_worker(pg_url, name, 2, wait_s=30, heartbeat_interval=1, grace_period=2)
     assert len(summary.completed) == 2
     study = load(pg_url, name)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n_complete + 2

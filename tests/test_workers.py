@@ -13,16 +13,21 @@ from invdesign.distributed import read_artifact
 from tests.pg import journal_url, load, make_study, pg_url, spawn_worker  # noqa: F401 (fixtures)
 
 
+def _run_workers(url: str, name: str, n_workers: int, n_trials: int):
+    """Run ``n_workers`` worker processes at once, check each completed ``n_trials``; the study."""
+    procs = [spawn_worker(url, name, n_trials) for _ in range(n_workers)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (stdout, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert len(json.loads(stdout.strip().splitlines()[-1])["completed"]) == n_trials
+    return load(url, name)
+
+
 def _run_many(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
     out = tmp_path / "out"
     art = out / "artifacts"
     name = make_study(url, out)
-    procs = [spawn_worker(url, name, n_trials, seed=100 + i) for i in range(n_workers)]
-    outs = [p.communicate(timeout=240) for p in procs]
-    for p, (stdout, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-2000:]
-        assert len(json.loads(stdout.strip().splitlines()[-1])["completed"]) == n_trials
-    study = load(url, name)
+    study = _run_workers(url, name, n_workers, n_trials)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(study.trials) == len(complete) == n_workers * n_trials
     assert len({t.user_attrs["worker"] for t in complete}) == n_workers
@@ -45,12 +50,7 @@ def _run_many_loop(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
 
     name = study_name("loop")
     make_loop_study(url, tmp_path / "out", name)
-    procs = [spawn_worker(url, name, n_trials, seed=100 + i) for i in range(n_workers)]
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-2000:]
-        assert len(json.loads(out.strip().splitlines()[-1])["completed"]) == n_trials
-    study = load(url, name)
+    study = _run_workers(url, name, n_workers, n_trials)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == n_workers * n_trials
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
@@ -184,7 +184,7 @@ def test_worker_on_cuda(journal_url, tmp_path):
 
     register()
     name = make_study(journal_url, tmp_path / "out")
-    summary = run_worker(journal_url, name, 2, device="cuda:0", seed=0)
+    summary = run_worker(journal_url, name, 2, device="cuda:0")
     assert len(summary.completed) == 2
     assert read_artifact(journal_url, name, 1)["volume"].shape == (2, 8, 8, 4)
 

@@ -77,7 +77,7 @@ def _describing_biased_fake(device: str = "cpu"):
 def register() -> None:
     from invdesign.distributed import register_generator
 
-    register_generator("fake", lambda device="cpu": FakeGenerator(device=device))
+    register_generator("workers-fake", lambda device="cpu": FakeGenerator(device=device))
     register_generator("fake-biased", _describing_biased_fake)
 
 

@@ -77,7 +77,6 @@ def run_worker(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     wait_s: float = 0.0,
-    seed: int | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
 ) -> WorkerSummary:
     """Run ``n_trials`` trials of a shared design study, then return.
@@ -96,11 +95,10 @@ def run_worker(
         The study's artifact directory, to check it (it must be the stored one; default: stored).
     heartbeat_interval, grace_period : int, optional
         Seconds (default 10 s and 2 intervals); a trial without a heartbeat for the grace period is
-        failed by the next proposal of any process and re-queued once.
+        failed by the next proposal of any process and re-queued (up to 3 times). Proposals and
+        sampling seeds follow the study's seed and trial numbers, not the worker.
     wait_s : float
         How long to keep retrying an unreachable database at start-up.
-    seed : int, optional
-        Unused (proposals follow the study's seed and trial numbers); kept for the CLI.
     on_trial : callable, optional
         Called with each completed trial.
 

@@ -2,7 +2,7 @@
 
 Every method returns open (RUNNING) Optuna trials with the condition each will run, opened under
 the study's proposal lock. Composite BO, direct conditioning and random search compute the
-conditions themselves and enqueue them as fixed params; Optuna TPE and GP sample them with the study's sampler (their proposals are
+conditions themselves and create each RUNNING trial with them in one storage call; Optuna TPE and GP sample them with the study's sampler (their proposals are
 repaired into the linear constraints, which those samplers do not know).
 """
 
@@ -116,7 +116,8 @@ def open_trials(
     One atomic step under the study's :class:`~invdesign.loop.locks.ProposalLock`, for every
     storage and every caller: fail trials of dead processes (re-queued WAITING with their
     condition), take re-queued trials first, propose conditions for the rest (RUNNING trials of
-    every process are pending points), open their trials and record their first heartbeat.
+    every process are pending points), create their RUNNING trials (params and condition in one
+    storage call) and record their first heartbeat.
 
     The condition actually run is stored as the trial's ``condition`` user attr (the trial's
     params are what the sampler chose; they differ only where a TPE/GP proposal was repaired).
@@ -131,6 +132,17 @@ def open_trials(
             heartbeats.add(trial._trial_id)
         trial.set_user_attr(CONDITION_ATTR, x.tolist())
         trial.set_user_attr("worker", me)
+        out.append((trial, x))
+
+    def create_running(x: torch.Tensor) -> None:
+        # params, condition and worker in the storage's one create call: a process killed at
+        # any moment leaves a trial that can be retried as it was meant to run
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params={n: float(x[i]) for i, n in enumerate(space.names)},
+            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me})
+        trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+        if heartbeats is not None:
+            heartbeats.add(trial._trial_id)
         out.append((trial, x))
 
     with ProposalLock(study._storage, study.study_name), warnings.catch_warnings():
@@ -151,7 +163,5 @@ def open_trials(
                 opened(trial, space.repair(x.unsqueeze(0))[0])
         elif rest:
             for x in propose(study, space, settings, rest):
-                x = torch.minimum(torch.maximum(x, lo), hi)
-                study.enqueue_trial({n: float(x[i]) for i, n in enumerate(space.names)})
-                opened(study.ask(dists), x)
+                create_running(torch.minimum(torch.maximum(x, lo), hi))
     return out
