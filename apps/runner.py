@@ -3,14 +3,12 @@
 The run calls :func:`invdesign.design` against a named study in a storage the page can read, so
 progress is read from the study itself (which is also how the page watches other workers' studies).
 ``budget`` is the number of complete trials the study should hold (a resumed study runs only the
-missing ones). Stopping: the run's per-trial ``callback`` raises :class:`StopRequested` once the stop
-flag is set, which ends ``design`` after the trial that just completed; the result is then rebuilt
-from the study (``DesignResult.from_study``), so nothing completed is lost.
+missing ones). Stopping: ``design``'s ``should_stop`` reads the stop flag before each trial, so the
+run ends after the trial in progress and returns its result with everything completed.
 """
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +18,10 @@ from typing import Any
 from apps import studies
 
 
-class StopRequested(Exception):
-    """Raised from the per-trial callback to end a run early (after a completed trial)."""
-
-
 @dataclass
 class DesignRun:
-    """One design run: ``design_fn(**kwargs, budget=..., storage=..., study_name=...)`` in a thread.
+    """One design run: ``design_fn(**kwargs, budget=..., storage=..., study_name=...,
+    should_stop=...)`` in a thread (``design_fn`` is :func:`invdesign.design` or one like it).
 
     Attributes
     ----------
@@ -80,29 +75,12 @@ class DesignRun:
             return {"complete": 0, "running": 0, "failed": 0, "total": 0, "best": None,
                     "user_attrs": {}}
 
-    def _on_trial(self, trial: Any) -> None:
-        if self._stop.is_set():
-            raise StopRequested
-
     def _run(self) -> None:
         try:
-            kwargs = dict(self.kwargs)
-            if "callback" in inspect.signature(self.design_fn).parameters:
-                kwargs["callback"] = self._on_trial
             self.result = self.design_fn(budget=self.budget, storage=self.storage,
-                                         study_name=self.study_name, **kwargs)
-            self.state = "finished"
-        except StopRequested:
-            self.state = "stopped"
-            self._finish_stopped()
+                                         study_name=self.study_name, should_stop=self._stop.is_set,
+                                         **self.kwargs)
+            self.state = "stopped" if self._stop.is_set() else "finished"
         except Exception as exc:  # shown on the page as one line, never a traceback
             self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             self.state = "failed"
-
-    def _finish_stopped(self) -> None:
-        try:
-            from invdesign import DesignResult
-
-            self.result = DesignResult.from_study(studies.load_study(self.storage, self.study_name))
-        except Exception as exc:
-            self.error = f"stopped, but the results could not be read back: {exc}"

@@ -7,23 +7,22 @@ only reads what the design loop (or other workers) stored, for progress and for 
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from invdesign.loop.storage import mask_url
+
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (``user:secret@host`` -> ``user:***@host``)."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", str(url))
 
 
 @functools.lru_cache(maxsize=16)
 def open_storage(spec: str) -> Any:
     """Turn a storage spec into an Optuna storage (cached per spec; failures are not cached).
+
+    The design loop's opener (:func:`invdesign.loop.storage.open_storage`: URL checks, masked
+    passwords), without heartbeats: the page only reads.
 
     Parameters
     ----------
@@ -36,28 +35,25 @@ def open_storage(spec: str) -> Any:
     ValueError
         Empty spec, an unknown scheme, or a storage that cannot be reached (password masked).
     """
-    import optuna
+    from invdesign.loop.storage import StorageUnavailable
+    from invdesign.loop.storage import open_storage as open_design_storage
 
     spec = (spec or "").strip()
     if not spec:
         raise ValueError("storage is empty: give a URL such as sqlite:///study.db or a journal file")
+    if "://" not in spec:
+        if not spec.endswith(_JOURNAL_SUFFIXES):
+            raise ValueError(
+                f"storage {spec!r} is neither a URL (sqlite:///..., postgresql://...) "
+                f"nor a journal file ({', '.join(_JOURNAL_SUFFIXES)})"
+            )
+        Path(spec).parent.mkdir(parents=True, exist_ok=True)
     try:
-        if "://" not in spec:
-            if not spec.endswith(_JOURNAL_SUFFIXES):
-                raise ValueError(
-                    f"storage {spec!r} is neither a URL (sqlite:///..., postgresql://...) "
-                    f"nor a journal file ({', '.join(_JOURNAL_SUFFIXES)})"
-                )
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-            Path(spec).parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(spec))
-        return optuna.storages.RDBStorage(spec)
+        return open_design_storage(spec, heartbeat_interval=None)
     except ValueError as exc:
-        raise ValueError(f"cannot use storage {mask_url(spec)}: {mask_url(str(exc))}") from None
-    except Exception as exc:  # drivers raise their own types (sqlalchemy, psycopg2, ...)
-        first = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise ValueError(f"cannot reach storage {mask_url(spec)}: {first}") from None
+        raise ValueError(f"cannot use storage {mask_url(spec)}: {exc}") from None
+    except StorageUnavailable as exc:
+        raise ValueError(str(exc)) from None
 
 
 def study_names(spec: str) -> list[str]:

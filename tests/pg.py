@@ -44,27 +44,27 @@ def study_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def make_study(url: str, artifacts: Path, name: str | None = None, **settings):
-    """Create a fake-generator study; returns its name."""
-    from invdesign.distributed import StudyConfig, create_study
+def make_study(url: str, out_dir: Path, name: str | None = None, n_samples: int = 2, n_init: int = 3,
+               model: str = "workers-fake") -> str:
+    """Create a study of a registered fake generator as ``design --budget 0`` does; returns its name.
 
+    Its artifacts go to ``out_dir / "artifacts"``.
+    """
+    from invdesign.loop.api import design
+    from tests.workers_fake import register
+
+    register()
     name = name or study_name()
-    kw = dict(n_samples=2, n_init=3, heartbeat_interval=1, grace_period=3)
-    kw.update(settings)
-    cfg = StudyConfig("fake", {"vol_frac_D": 0.3, "vol_frac_M": 0.2},
-                      {"vol_frac_D": 0.03, "vol_frac_M": 0.03}, artifacts=str(artifacts), **kw)
-    create_study(url, name, cfg)
+    design({"vol_frac_D": 0.3, "vol_frac_M": 0.2}, tolerance=0.03, model=model, budget=0,
+           samples_per_trial=n_samples, n_initial=n_init, storage=url, study_name=name, out_dir=out_dir)
     return name
 
 
-def spawn_worker(url: str, name: str, n_trials: int, *extra: str, env: dict | None = None,
-                 seed: int | None = None) -> subprocess.Popen:
+def spawn_worker(url: str, name: str, n_trials: int, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """Start ``invdesign worker`` (with the fake generator registered) as a separate process."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env or {}))
     cmd = [sys.executable, str(FAKE), "worker", "--storage", url, "--study-name", name,
            "--n-trials", str(n_trials), "--json", *extra]
-    if seed is not None:
-        cmd += ["--seed", str(seed)]
     return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

@@ -16,13 +16,11 @@ from typer.testing import CliRunner
 
 from invdesign.distributed import (
     SafeArtifactStore,
-    StudyConfig,
     check_url,
     mask_url,
     open_storage,
     run_worker,
     safe_join,
-    validate_targets,
 )
 from tests.pg import journal_url, load, make_study, pg_url  # noqa: F401
 from tests.workers_fake import make_loop_study, register
@@ -38,41 +36,73 @@ def _snapshot(url, name):
 
 # ---- targets, tolerances, budgets -------------------------------------------------------------
 
+def _design_fake(tmp_path, targets, tolerances, model="workers-fake", **kw):
+    from invdesign.loop.api import design
+
+    return design(targets, tolerance=tolerances, model=model, budget=0, out_dir=tmp_path / "out", **kw)
+
+
 @pytest.mark.parametrize("targets, tolerances, match", [
-    ({"vol_frac_X": 0.3}, {"vol_frac_X": 0.1}, "unknown descriptor 'vol_frac_X'"),
-    ({"vol_frac_D": 1.3, "vol_frac_M": 0.1}, TOL, r"vol_frac_D=1.3 is outside the range \[0.0, 1.0\]"),
-    ({"vol_frac_D": -0.1, "vol_frac_M": 0.1}, TOL, "outside the range"),
+    ({"vol_frac_X": 0.3}, {"vol_frac_X": 0.1}, "unknown descriptor vol_frac_X"),
+    ({"vol_frac_D": 1.3, "vol_frac_M": 0.1}, TOL, r"vol_frac_D=1.3 is out of range: it is a fraction in \[0, 1\]"),
+    ({"vol_frac_D": -0.1, "vol_frac_M": 0.1}, TOL, "out of range"),
     ({"vol_frac_D": 0.7, "vol_frac_M": 0.5}, TOL, "infeasible targets: volume fractions"),
-    ({"vol_frac_D": 0.3, "vol_frac_M": 0.1}, {"vol_frac_D": 0.0, "vol_frac_M": 0.1}, "tolerance of vol_frac_D must be > 0"),
+    ({"vol_frac_D": 0.3, "vol_frac_M": 0.1}, {"vol_frac_D": 0.0, "vol_frac_M": 0.1}, "tolerance for vol_frac_D must be > 0"),
     ({"vol_frac_D": 0.3, "vol_frac_M": 0.1}, {"vol_frac_D": -1, "vol_frac_M": 0.1}, "must be > 0"),
-    ({"vol_frac_D": 0.3, "vol_frac_M": 0.1}, {"vol_frac_D": 0.1}, "no tolerance for target"),
-    ({"vol_frac_D": float("nan"), "vol_frac_M": 0.1}, TOL, "not a finite number"),
+    ({"vol_frac_D": 0.3, "vol_frac_M": 0.1}, {"vol_frac_D": 0.1}, "no tolerance given for targets"),
+    ({"vol_frac_D": float("nan"), "vol_frac_M": 0.1}, TOL, "not finite"),
 ])
-def test_bad_targets_are_named(targets, tolerances, match):
+def test_bad_targets_are_named(targets, tolerances, match, tmp_path):
     with pytest.raises(ValueError, match=match):
-        validate_targets(targets, tolerances, known=("vol_frac_D", "vol_frac_M"))
+        _design_fake(tmp_path, targets, tolerances)
+    assert not (tmp_path / "out").exists(), "refused targets must not create a study"
 
 
-def test_model_range_is_enforced():
-    with pytest.raises(ValueError, match=r"outside the range \[1.0, 2.0\]"):
-        validate_targets({"tortuosity_D": 2.5}, {"tortuosity_D": 0.1}, ranges={"tortuosity_D": (1.0, 2.0)})
+def test_model_range_is_enforced(tmp_path):
+    from invdesign.distributed import register_generator
+    from tests.workers_fake import FakeGenerator
+
+    class Ranged(FakeGenerator):
+        descriptor_ranges = {"vol_frac_D": (0.1, 0.2)}
+
+    register_generator("fake-ranged", lambda device="cpu": Ranged(device=device))
+    with pytest.raises(ValueError, match=r"outside the model's training range \[0.1, 0.2\]"):
+        _design_fake(tmp_path, {"vol_frac_D": 0.25}, 0.01, model="fake-ranged")
 
 
-@pytest.mark.parametrize("key, value", [("n_samples", 0), ("budget", 0), ("budget", -3), ("n_init", 1.5),
-                                        ("heartbeat_interval", 0)])
-def test_non_positive_settings_are_refused(key, value):
-    attrs = {"generator": "fake", "targets": {"vol_frac_D": 0.3}, "tolerances": {"vol_frac_D": 0.1},
-             "settings": {key: value}}
+@pytest.mark.parametrize("key, value, match", [
+    ("samples_per_trial", 0, "samples_per_trial must be >= 1"), ("budget", -3, "budget must be >= 0"),
+    ("n_initial", 1.5, "n_initial must be an integer"), ("batch_size", 0, "batch_size must be >= 1"),
+])
+def test_non_positive_settings_are_refused(key, value, match, tmp_path):
+    kw = {"budget": 0, key: value}
+    from invdesign.loop.api import design
+
+    with pytest.raises(ValueError, match=match):
+        design({"vol_frac_D": 0.3}, tolerance=0.1, model="workers-fake", out_dir=tmp_path / "out", **kw)
+
+
+@pytest.mark.parametrize("key, value", [("heartbeat_interval", 0), ("grace_period", -1)])
+def test_non_positive_worker_settings_are_refused(journal_url, tmp_path, key, value):
+    name = make_study(journal_url, tmp_path / "out")
     with pytest.raises(ValueError, match=f"{key} must be a positive integer"):
-        StudyConfig.from_attrs(attrs)
+        run_worker(journal_url, name, 1, **{key: value})
+    assert load(journal_url, name).trials == []
 
 
 def test_bad_study_settings_change_nothing(journal_url, tmp_path):
-    name = make_study(journal_url, tmp_path / "art")
-    run_worker(journal_url, name, 1, seed=0)
-    load(journal_url, name).set_user_attr("tolerances", {"vol_frac_D": 0.0, "vol_frac_M": 0.1})
+    import json
+
+    from invdesign.loop.study import SETTINGS_ATTR
+
+    name = make_study(journal_url, tmp_path / "out")
+    run_worker(journal_url, name, 1)
+    study = load(journal_url, name)
+    stored = json.loads(study.user_attrs[SETTINGS_ATTR])
+    stored["tolerances"]["vol_frac_D"] = 0.0
+    study.set_user_attr(SETTINGS_ATTR, json.dumps(stored))
     before = _snapshot(journal_url, name)
-    with pytest.raises(ValueError, match="tolerance of vol_frac_D must be > 0"):
+    with pytest.raises(ValueError, match="tolerance for vol_frac_D must be > 0"):
         run_worker(journal_url, name, 2)
     with pytest.raises(ValueError, match="n_trials must be a positive integer"):
         run_worker(journal_url, name, 0)
@@ -139,7 +169,7 @@ def test_unreachable_database_is_one_clear_line(tmp_path):
 
 
 def test_unknown_study_name_lists_the_studies(journal_url, tmp_path):
-    name = make_study(journal_url, tmp_path / "art")
+    name = make_study(journal_url, tmp_path / "out")
     with pytest.raises(ValueError, match=f"no study named 'nope'.*{name}"):
         run_worker(journal_url, "nope", 1)
 
@@ -159,9 +189,9 @@ def test_password_never_logged(pg_url, tmp_path, caplog):
     import logging
 
     password = pg_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
-    name = make_study(pg_url, tmp_path / "art")
+    name = make_study(pg_url, tmp_path / "out")
     with caplog.at_level(logging.DEBUG):
-        summary = run_worker(pg_url, name, 1, seed=0)
+        summary = run_worker(pg_url, name, 1)
     assert password not in caplog.text and password not in str(summary.as_dict())
 
 

@@ -166,6 +166,10 @@ def test_same_study_name_resumes(app):
 def test_stop_ends_the_run_after_a_trial_and_keeps_its_results(app):
     at = _load(app)
     _start(at, budget=40)
+    run = at.session_state["run"]
+    end = time.monotonic() + TIMEOUT
+    while run.progress()["complete"] < 1 and time.monotonic() < end:  # a trial is under way
+        time.sleep(0.05)
     at.button(key="stop").click()
     at.run()
     run = _finish(at)
@@ -218,7 +222,7 @@ def test_verify_reruns_the_recipe_and_compares(app, monkeypatch):
     import invdesign.verification as verification
     from tests.dashboard_fake import FakeSimulator
 
-    monkeypatch.setattr(verification, "default_simulator", lambda *args, **kwargs: FakeSimulator())
+    monkeypatch.setattr(verification, "default_simulator", lambda device="cpu", shape=None, phases=2: FakeSimulator())
     at = _load(app)
     _start(at, budget=2)
     _finish(at)
@@ -240,7 +244,7 @@ def test_verify_reruns_the_recipe_and_compares(app, monkeypatch):
 def test_verify_without_a_simulator_is_an_error(app, monkeypatch):
     import invdesign.verification as verification
 
-    def missing(*args, **kwargs):
+    def missing(device="cpu", shape=None, phases=2):
         raise ValueError("generators.cahn_hilliard is not available: pass simulator=")
 
     monkeypatch.setattr(verification, "default_simulator", missing)

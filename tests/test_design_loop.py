@@ -257,3 +257,16 @@ def test_default_measurement_is_objectives_describe_batch(tmp_path):
         assert float((res.volume(int(row["rank"])) == 0).mean()) == pytest.approx(row["ABS_f_D"], abs=1e-6)
     with pytest.raises(ValueError, match="unknown descriptor vol_frac_D"):
         design({"vol_frac_D": 0.5}, 0.05, model=BiasedFakeGenerator(), budget=1, out_dir=tmp_path / "x")
+
+
+def test_should_stop_ends_the_run_between_trials(tmp_path):
+    """``should_stop`` is asked before each trial: the run ends there, what is complete stays."""
+    done = []
+    res = design(TARGETS, TOL, model=BiasedFakeGenerator(), budget=6, method="random", samples_per_trial=2,
+                 out_dir=tmp_path / "run", describe=fake_describe_batch, callback=done.append,
+                 should_stop=lambda: len(done) >= 2)
+    assert [t.state for t in res.study.trials] == [TrialState.COMPLETE] * 2
+    assert len(res.candidates) == 2 * 2
+    res = design(TARGETS, TOL, model=BiasedFakeGenerator(), budget=6, method="random", samples_per_trial=2,
+                 out_dir=tmp_path / "run", describe=fake_describe_batch, should_stop=lambda: False)
+    assert [t.state for t in res.study.trials] == [TrialState.COMPLETE] * 6

@@ -13,12 +13,18 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import invdesign.distributed.artifacts as artifacts_mod
+import invdesign.loop.artifacts as artifacts_mod
 from invdesign.distributed import WorkerError, read_artifact, run_worker
 from tests.pg import journal_url, load, make_study, pg_control, pg_url, spawn_worker, wait_for  # noqa: F401
 from tests.workers_fake import FakeGenerator, register
 
 register()
+BEATS = ("--heartbeat-interval", "1", "--grace-period", "2")
+
+
+def artifact_of(trial) -> tuple[str, str]:
+    """A trial's artifact id and recorded SHA-256."""
+    return trial.user_attrs["artifact_id"], trial.user_attrs["artifact_sha256"]
 
 
 def _hashes(art_dir) -> dict[str, str]:
@@ -26,9 +32,9 @@ def _hashes(art_dir) -> dict[str, str]:
 
 
 def _kill_mid_trial_then_resume(url, tmp_path):
-    art = tmp_path / "art"
-    name = make_study(url, art, heartbeat_interval=1, grace_period=2)
-    p = spawn_worker(url, name, 6, env={"FAKE_SLEEP_S": "1.5"})
+    art = tmp_path / "out" / "artifacts"
+    name = make_study(url, tmp_path / "out")
+    p = spawn_worker(url, name, 6, *BEATS, env={"FAKE_SLEEP_S": "1.5"})
     try:
         wait_for(lambda: len(load(url, name).get_trials(states=(TrialState.COMPLETE,))) >= 2
                  and len(load(url, name).get_trials(states=(TrialState.RUNNING,))) == 1, timeout=120)
@@ -36,13 +42,13 @@ def _kill_mid_trial_then_resume(url, tmp_path):
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
     study = load(url, name)
-    before = {t.number: dict(t.user_attrs["artifact"]) for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    before = {t.number: artifact_of(t) for t in study.get_trials(states=(TrialState.COMPLETE,))}
     killed = study.get_trials(states=(TrialState.RUNNING,))
     assert len(killed) == 1
     hashes = _hashes(art)
     time.sleep(2.5)  # past the grace period: the dead worker's trial is stale
 
-    summary = run_worker(url, name, 2, seed=1)
+    summary = run_worker(url, name, 2, heartbeat_interval=1, grace_period=2)
     assert len(summary.completed) == 2
     study = load(url, name)
     dead = study.trials[killed[0].number]
@@ -56,9 +62,9 @@ def _kill_mid_trial_then_resume(url, tmp_path):
     assert all(after[k] == v for k, v in hashes.items())
     for number, meta in before.items():
         assert study.trials[number].state == TrialState.COMPLETE
-        assert study.trials[number].user_attrs["artifact"] == meta
+        assert artifact_of(study.trials[number]) == meta
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
-        read_artifact(url, name, t.number, art)  # raises on a hash mismatch
+        read_artifact(url, name, t.number)  # raises on a hash mismatch
 
 
 def test_kill_9_then_resume_journal(journal_url, tmp_path):
@@ -72,7 +78,7 @@ def test_kill_9_then_resume_postgres(pg_url, tmp_path):
 def test_unwritable_artifact_directory_is_refused_before_any_trial(journal_url, tmp_path):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("x")
-    name = make_study(journal_url, tmp_path / "art")
+    name = make_study(journal_url, tmp_path / "out")
     with pytest.raises(ValueError, match="artifact directory"):
         run_worker(journal_url, name, 1, artifacts=blocker / "art")
     with pytest.raises(ValueError, match="not a directory"):
@@ -81,9 +87,9 @@ def test_unwritable_artifact_directory_is_refused_before_any_trial(journal_url, 
 
 
 def test_full_disk_fails_the_trial_cleanly(journal_url, tmp_path, monkeypatch):
-    art = tmp_path / "art"
-    name = make_study(journal_url, art)
-    run_worker(journal_url, name, 1, seed=0)
+    art = tmp_path / "out" / "artifacts"
+    name = make_study(journal_url, tmp_path / "out")
+    run_worker(journal_url, name, 1)
     good = _hashes(art)
 
     real_open = builtins.open
@@ -95,13 +101,13 @@ def test_full_disk_fails_the_trial_cleanly(journal_url, tmp_path, monkeypatch):
 
     monkeypatch.setattr(artifacts_mod, "open", full_open, raising=False)
     with pytest.raises(OSError, match="No space left on device"):
-        run_worker(journal_url, name, 1, seed=1)
+        run_worker(journal_url, name, 1)
     monkeypatch.undo()
     study = load(journal_url, name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
-    assert "artifact" not in study.trials[1].user_attrs
+    assert "artifact_id" not in study.trials[1].user_attrs
     assert _hashes(art) == good, "a partial artifact was left behind"
-    run_worker(journal_url, name, 1, seed=2)  # the study goes on once there is space again
+    run_worker(journal_url, name, 1)  # the study goes on once there is space again
     assert load(journal_url, name).trials[2].state == TrialState.COMPLETE
 
 
@@ -115,15 +121,12 @@ def test_cuda_oom_once_falls_back_to_smaller_batches(journal_url, tmp_path):
         return gens[-1]
 
     register_generator("fake-oom", factory)
-    art = tmp_path / "art"
-    name = make_study(journal_url, art, n_samples=4)
-    study = load(journal_url, name)
-    study.set_user_attr("generator", "fake-oom")
-    summary = run_worker(journal_url, name, 2, seed=0)
+    name = make_study(journal_url, tmp_path / "out", n_samples=4, model="fake-oom")
+    summary = run_worker(journal_url, name, 2)
     assert len(summary.completed) == 2 and summary.batch_size == 2
-    assert gens[0].calls == [4, 2, 2, 2, 2]  # the batch stays small after the first OOM
-    arrays = read_artifact(journal_url, name, 0, art)
-    assert arrays["volumes"].shape[0] == 4
+    assert gens[-1].calls == [4, 2, 2, 2, 2]  # the batch stays small after the first OOM
+    arrays = read_artifact(journal_url, name, 0)
+    assert arrays["volume"].shape[0] == 4
 
 
 def test_cuda_oom_at_batch_one_stops_with_a_clear_message(journal_url, tmp_path):
@@ -134,8 +137,7 @@ def test_cuda_oom_at_batch_one_stops_with_a_clear_message(journal_url, tmp_path)
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     register_generator("fake-always-oom", lambda device="cpu": AlwaysOOM(device=device))
-    name = make_study(journal_url, tmp_path / "art", n_samples=4)
-    load(journal_url, name).set_user_attr("generator", "fake-always-oom")
+    name = make_study(journal_url, tmp_path / "out", n_samples=4, model="fake-always-oom")
     with pytest.raises(WorkerError, match="out of GPU memory"):
         run_worker(journal_url, name, 1)
     assert [t.state for t in load(journal_url, name).trials] == [TrialState.FAIL]
@@ -144,9 +146,8 @@ def test_cuda_oom_at_batch_one_stops_with_a_clear_message(journal_url, tmp_path)
 def test_database_goes_away_and_comes_back(pg_url, tmp_path):
     if not os.path.exists(os.environ.get("INVDESIGN_PG_STATE", "/tmp/invdesign-ci-pg")):
         pytest.skip("server not started by scripts/ci_postgres.sh (cannot pause it)")
-    art = tmp_path / "art"
-    name = make_study(pg_url, art, heartbeat_interval=1, grace_period=2)
-    p = spawn_worker(pg_url, name, 6, env={"FAKE_SLEEP_S": "1.5"})
+    name = make_study(pg_url, tmp_path / "out")
+    p = spawn_worker(pg_url, name, 6, *BEATS, env={"FAKE_SLEEP_S": "1.5"})
     try:
         wait_for(lambda: len(load(pg_url, name).get_trials(states=(TrialState.COMPLETE,))) >= 1
                  and len(load(pg_url, name).get_trials(states=(TrialState.RUNNING,))) == 1, timeout=120)
@@ -165,13 +166,13 @@ def test_database_goes_away_and_comes_back(pg_url, tmp_path):
     study = load(pg_url, name)
     n_complete = len(study.get_trials(states=(TrialState.COMPLETE,)))
     time.sleep(2.5)
-    summary = run_worker(pg_url, name, 2, seed=3, wait_s=30)
+    summary = run_worker(pg_url, name, 2, wait_s=30, heartbeat_interval=1, grace_period=2)
     assert len(summary.completed) == 2
     study = load(pg_url, name)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == n_complete + 2
     assert not study.get_trials(states=(TrialState.RUNNING,))
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
-        read_artifact(pg_url, name, t.number, art)
+        read_artifact(pg_url, name, t.number)
 
 
 def test_kill_9_on_a_design_loop_study(journal_url, tmp_path):
@@ -180,8 +181,7 @@ def test_kill_9_on_a_design_loop_study(journal_url, tmp_path):
 
     make_loop_study(journal_url, tmp_path / "out", "d")
     art = tmp_path / "out" / "artifacts"
-    p = spawn_worker(journal_url, "d", 6, "--heartbeat-interval", "1", "--grace-period", "2",
-                     env={"FAKE_SLEEP_S": "1.5"})
+    p = spawn_worker(journal_url, "d", 6, *BEATS, env={"FAKE_SLEEP_S": "1.5"})
     try:
         wait_for(lambda: len(load(journal_url, "d").get_trials(states=(TrialState.COMPLETE,))) >= 2
                  and len(load(journal_url, "d").get_trials(states=(TrialState.RUNNING,))) == 1, timeout=120)

@@ -51,7 +51,7 @@ class FakeGenerator:
         vol[u < a] = 0
         return Samples(volumes=vol.to(self.device), conditions=c.repeat_interleave(n, 0).to(self.device))
 
-    def describe_batch(self, volumes: torch.Tensor) -> dict[str, torch.Tensor]:
+    def describe_batch(self, volumes: torch.Tensor, periodic: bool = False) -> dict[str, torch.Tensor]:
         v = volumes.reshape(volumes.shape[0], -1)
         return {"vol_frac_D": (v == 0).double().mean(1), "vol_frac_M": (v == 2).double().mean(1)}
 
@@ -77,7 +77,7 @@ def _describing_biased_fake(device: str = "cpu"):
 def register() -> None:
     from invdesign.distributed import register_generator
 
-    register_generator("fake", lambda device="cpu": FakeGenerator(device=device))
+    register_generator("workers-fake", lambda device="cpu": FakeGenerator(device=device))
     register_generator("fake-biased", _describing_biased_fake)
 
 

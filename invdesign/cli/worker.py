@@ -21,11 +21,10 @@ def register(app: typer.Typer) -> None:
         study_name: str = typer.Option(..., "--study-name", help="Name of an existing study (made by `design --budget 0`)."),
         n_trials: int = typer.Option(1, "--n-trials", help="Trials this worker runs (> 0)."),
         device: str = typer.Option("cpu", "--device", help="Torch device of the generator, e.g. cuda:0."),
-        artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Shared artifact directory (default: the study's)."),
-        heartbeat_interval: Optional[int] = typer.Option(None, "--heartbeat-interval", help="Seconds between heartbeats (default: the study's, else 10)."),
-        grace_period: Optional[int] = typer.Option(None, "--grace-period", help="Seconds without heartbeat before a trial is failed and retried."),
+        artifacts: Optional[Path] = typer.Option(None, "--artifacts", help="Check the study's artifact directory is this one (default: the study's)."),
+        heartbeat_interval: Optional[int] = typer.Option(None, "--heartbeat-interval", help="Seconds between heartbeats (default 10)."),
+        grace_period: Optional[int] = typer.Option(None, "--grace-period", help="Seconds without heartbeat before a trial is failed and retried (default 2 intervals)."),
         wait: float = typer.Option(0.0, "--wait", help="Seconds to keep retrying an unreachable database at start."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of this worker's random proposals."),
         json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     ) -> None:
         """Run trials of a shared study: everything else is read from the study."""
@@ -38,7 +37,7 @@ def register(app: typer.Typer) -> None:
             try:
                 summary = run_worker(storage, study_name, n_trials, device=device, artifacts=artifacts,
                                      heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                     wait_s=wait, seed=seed)
+                                     wait_s=wait)
             except WorkerError as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
                 raise typer.Exit(code=1) from None

@@ -1,20 +1,16 @@
-"""Many workers on one study: storages with heartbeats, safe artifacts, pending-aware BO."""
+"""Many workers on one design study: :func:`run_worker` around the loop's ``run_trials``.
 
-from invdesign.distributed.artifacts import SafeArtifactStore, safe_join, sha256_file
-from invdesign.distributed.config import StudyConfig, register_generator, resolve_generator, validate_targets
-from invdesign.distributed.proposer import PendingAwareBOSampler
-from invdesign.distributed.storage import StorageUnavailable, check_url, mask_url, open_storage
-from invdesign.distributed.worker import (
-    WorkerError,
-    WorkerSummary,
-    create_study,
-    read_artifact,
-    run_worker,
-)
+The storage opener, the artifact store and the generator registry are the design loop's (one
+mechanism for ``design``, ``worker`` and the dashboard); they are re-exported here.
+"""
+
+from invdesign.loop.api import register_generator, resolve_generator
+from invdesign.loop.artifacts import SafeArtifactStore, safe_join, sha256_file
+from invdesign.loop.storage import StorageUnavailable, check_url, mask_url, open_storage
+from invdesign.distributed.worker import WorkerError, WorkerSummary, read_artifact, run_worker
 
 __all__ = [
-    "PendingAwareBOSampler", "SafeArtifactStore", "StorageUnavailable", "StudyConfig", "WorkerError",
-    "WorkerSummary", "check_url", "create_study", "mask_url", "open_storage", "read_artifact",
-    "register_generator", "resolve_generator", "run_worker", "safe_join", "sha256_file",
-    "validate_targets",
+    "SafeArtifactStore", "StorageUnavailable", "WorkerError", "WorkerSummary", "check_url", "mask_url",
+    "open_storage", "read_artifact", "register_generator", "resolve_generator", "run_worker",
+    "safe_join", "sha256_file",
 ]

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from invdesign.loop.measure import DescribeBatch, measurable_names
 from invdesign.loop.results import DesignResult
-from invdesign.loop.runner import TrialCallback, complete_count, run_trials
+from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import METHODS, Settings, create_or_resume, open_storage
 from objectives.losses import DISTANCES
 from objectives.targets import check_targets, make_targets
 
 
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+
+def register_generator(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``name`` a model name in this process: ``factory(device=...)`` builds the generator.
+
+    Lets workers resolve a study's model that ``generators.load`` does not know (custom or test
+    generators).
+    """
+    _REGISTRY[name] = factory
+
+
 def resolve_generator(model, device: str | torch.device = "cpu"):
-    """A Generator from a name, a directory, or a generator object (returned as is)."""
+    """A Generator from a registered name, a shipped name or directory (``generators.load``), or
+    a generator object (returned as is)."""
     if isinstance(model, (str, Path)):
+        if str(model) in _REGISTRY:
+            return _REGISTRY[str(model)](device=device)
         import generators
 
         load = getattr(generators, "load", None)
         if load is None:
-            raise ValueError("generators.load is not available: pass a Generator object")
+            raise ValueError(f"unknown model {str(model)!r} and generators.load is not available: "
+                             "pass a Generator object")
         return load(str(model), device=device)
     for attr in ("condition_names", "bounds", "sample"):
         if not hasattr(model, attr):
@@ -69,6 +86,7 @@ def design(
     distance: str = "max",
     describe: DescribeBatch | None = None,
     callback: TrialCallback | None = None,
+    should_stop: StopCheck | None = None,
     keep: int = 8,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
@@ -100,7 +118,8 @@ def design(
         Default: ``out_dir/study.journal``.
     study_name : str, optional
         Default ``"design"``. An existing study of this name is resumed: its complete trials are
-        kept, trials left running by a dead run are marked FAIL.
+        kept; trials of dead processes (stale heartbeat) are failed and retried, trials of live
+        workers are left running.
     out_dir : str or Path, optional
         Where the study journal, artifacts, candidate volumes (``.npz``), ``candidates.csv`` and
         ``summary.json`` go (default: a new temporary directory).
@@ -115,6 +134,9 @@ def design(
         Batched descriptor function (default ``objectives.describe_batch``).
     callback : callable, optional
         Called with each completed trial (``FrozenTrial``), e.g. for progress.
+    should_stop : callable, optional
+        Asked before each batch of trials; ``True`` ends the run there and the result holds what
+        is complete (e.g. a dashboard's stop button).
     keep : int
         Candidate volumes held in memory in the result (others load on demand).
 
@@ -141,6 +163,10 @@ def design(
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be > 0 seconds, got {time_budget}")
     spec = make_targets(targets, tolerance)
+    fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
+    if sum(fractions.values()) > 1.0 + 1e-9:
+        raise ValueError(f"infeasible targets: volume fractions {' + '.join(fractions)} = "
+                         f"{sum(fractions.values()):g} > 1")
     generator = resolve_generator(model, device)
     space = ConditionSpace.of(generator)
     ranges = {n: (float(space.bounds[0, i]), float(space.bounds[1, i])) for i, n in enumerate(space.names)}
@@ -162,7 +188,8 @@ def design(
     study, _ = create_or_resume(store, study_name or "design", settings)
     stored = Settings.from_study(study)
     remaining = max(budget - complete_count(study), 0)
-    run_trials(study, generator, remaining, describe=describe, time_budget=time_budget, callback=callback)
+    run_trials(study, generator, remaining, describe=describe, time_budget=time_budget, callback=callback,
+               should_stop=should_stop)
     result = DesignResult.from_study(study, keep=keep, out_dir=out)
     result.settings = stored
     if out_dir is not None:

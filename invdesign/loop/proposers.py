@@ -1,12 +1,16 @@
 """How each method proposes the next conditions and opens Optuna trials for them.
 
-Every method returns open (RUNNING) Optuna trials with the condition each will run. Composite BO,
-direct conditioning and random search compute the conditions themselves and enqueue them as
-fixed params; Optuna TPE and GP sample them with the study's sampler (their proposals are
+Every method returns open (RUNNING) Optuna trials with the condition each will run, opened under
+the study's proposal lock. Composite BO, direct conditioning and random search compute the
+conditions themselves and create each RUNNING trial with them in one storage call; Optuna TPE and GP sample them with the study's sampler (their proposals are
 repaired into the linear constraints, which those samplers do not know).
 """
 
 from __future__ import annotations
+
+import os
+import socket
+import warnings
 
 import numpy as np
 import optuna
@@ -15,8 +19,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from invdesign.loop.composite_bo import propose_bo, small_problem_threads
+from invdesign.loop.heartbeats import TrialHeartbeats
+from invdesign.loop.locks import ProposalLock
 from invdesign.loop.space import ConditionSpace
-from invdesign.loop.study import Settings
+from invdesign.loop.study import Settings, fail_stale_trials_locked
 from objectives.losses import target_tensors
 
 CONDITION_ATTR = "condition"
@@ -93,31 +99,69 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
     return torch.stack(rows)
 
 
+def worker_id() -> str:
+    """``host:pid`` of this process (stored on each trial it runs)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def open_trials(
-    study: optuna.Study, space: ConditionSpace, settings: Settings, q: int
+    study: optuna.Study,
+    space: ConditionSpace,
+    settings: Settings,
+    q: int,
+    heartbeats: TrialHeartbeats | None = None,
 ) -> list[tuple[optuna.Trial, torch.Tensor]]:
     """Open ``q`` RUNNING trials and return each with the condition ``(d,)`` it will run.
+
+    One atomic step under the study's :class:`~invdesign.loop.locks.ProposalLock`, for every
+    storage and every caller: fail trials of dead processes (re-queued WAITING with their
+    condition), take re-queued trials first, propose conditions for the rest (RUNNING trials of
+    every process are pending points), create their RUNNING trials (params and condition in one
+    storage call) and record their first heartbeat.
 
     The condition actually run is stored as the trial's ``condition`` user attr (the trial's
     params are what the sampler chose; they differ only where a TPE/GP proposal was repaired).
     """
     dists = distributions(space)
     lo, hi = space.bounds
-    out = []
-    if settings.method in ("tpe", "gp"):
-        for _ in range(q):
-            with small_problem_threads():
-                trial = study.ask(dists)
-            x = torch.tensor([trial.params[n] for n in space.names], dtype=torch.float64)
-            x = space.repair(x.unsqueeze(0))[0]
-            trial.set_user_attr(CONDITION_ATTR, x.tolist())
-            out.append((trial, x))
-        return out
-    X = propose(study, space, settings, q)
-    for x in X:
-        x = torch.minimum(torch.maximum(x, lo), hi)
-        study.enqueue_trial({n: float(x[i]) for i, n in enumerate(space.names)})
-        trial = study.ask(dists)
+    out: list[tuple[optuna.Trial, torch.Tensor]] = []
+    me = worker_id()
+
+    def opened(trial: optuna.Trial, x: torch.Tensor) -> None:
+        if heartbeats is not None:
+            heartbeats.add(trial._trial_id)
         trial.set_user_attr(CONDITION_ATTR, x.tolist())
+        trial.set_user_attr("worker", me)
         out.append((trial, x))
+
+    def create_running(x: torch.Tensor) -> None:
+        # params, condition and worker in the storage's one create call: a process killed at
+        # any moment leaves a trial that can be retried as it was meant to run
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params={n: float(x[i]) for i, n in enumerate(space.names)},
+            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me})
+        trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+        if heartbeats is not None:
+            heartbeats.add(trial._trial_id)
+        out.append((trial, x))
+
+    with ProposalLock(study._storage, study.study_name), warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for Study.optimize; this loop beats itself
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        fail_stale_trials_locked(study)
+        retries = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        for _ in retries[:q]:
+            trial = study.ask(dists)
+            x = trial.user_attrs.get(CONDITION_ATTR) or [trial.params[n] for n in space.names]
+            opened(trial, space.repair(torch.tensor([x], dtype=torch.float64))[0])
+        rest = q - len(out)
+        if rest and settings.method in ("tpe", "gp"):
+            for _ in range(rest):
+                with small_problem_threads():
+                    trial = study.ask(dists)
+                x = torch.tensor([trial.params[n] for n in space.names], dtype=torch.float64)
+                opened(trial, space.repair(x.unsqueeze(0))[0])
+        elif rest:
+            for x in propose(study, space, settings, rest):
+                create_running(torch.minimum(torch.maximum(x, lo), hi))
     return out

@@ -1,4 +1,9 @@
-"""Run trials of a design study: propose, sample, measure, record, tell."""
+"""Run trials of a design study: propose, sample, measure, record, tell.
+
+:func:`run_trials` is the one mechanism behind ``design``, ``worker`` and the dashboard: any number
+of processes may run it on the same study at once (proposals under the study's proposal lock,
+heartbeats for the trials it runs, dead processes' trials failed and retried).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import torch
 from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 
-from invdesign.loop.measure import DescribeBatch, Measurement, measure
+from invdesign.loop.artifacts import sha256_file
+from invdesign.loop.heartbeats import TrialHeartbeats
+from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, measure
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import Settings, artifact_store
@@ -21,6 +28,7 @@ from objectives.losses import distance, target_tensors, within_tolerance
 
 RECIPE_NAMES = ("phi", "chi", "log_time")
 TrialCallback = Callable[[optuna.trial.FrozenTrial], None]
+StopCheck = Callable[[], bool]
 
 
 def check_generator(generator, settings: Settings) -> ConditionSpace:
@@ -33,7 +41,7 @@ def check_generator(generator, settings: Settings) -> ConditionSpace:
     return ConditionSpace(names, torch.tensor(settings.bounds), settings.constraints)
 
 
-def _record(
+def record_trial(
     study: optuna.Study,
     trial: optuna.Trial,
     meas: Measurement,
@@ -41,7 +49,12 @@ def _record(
     settings: Settings,
     seed: int,
 ) -> float:
-    """Store trial ``i`` of a measured batch (attrs + volume artifact) and tell its distance."""
+    """Store trial ``i`` of a measured batch and tell its distance.
+
+    User attrs: the measurement (``n``, ``means``, ``variances``, ``samples``, ``predicted``,
+    ``recipe``, distances, success) and the artifact (``artifact_id`` and its ``artifact_sha256``)
+    holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
+    """
     targets = settings.target_spec
     t, tol = target_tensors(targets)
     per_sample = torch.tensor(
@@ -66,11 +79,14 @@ def _record(
     trial.set_user_attr("success", bool(any(sample_ok)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trial_{trial.number:05d}.npz"
-        np.savez_compressed(path, volume=meas.volumes[i])
+        np.savez_compressed(path, volume=meas.volumes[i],
+                            condition=np.asarray(trial.user_attrs.get("condition", []), dtype=np.float64))
+        digest = sha256_file(path)
         artifact_id = upload_artifact(
             artifact_store=artifact_store(settings), file_path=str(path), study_or_trial=trial
         )
     trial.set_user_attr("artifact_id", artifact_id)
+    trial.set_user_attr("artifact_sha256", digest)
     study.tell(trial, value)
     return value
 
@@ -83,11 +99,13 @@ def run_trials(
     describe: DescribeBatch | None = None,
     time_budget: float | None = None,
     callback: TrialCallback | None = None,
+    should_stop: StopCheck | None = None,
+    batches: SampleBatches | None = None,
 ) -> int:
     """Run up to ``n_trials`` more trials of a design study; return how many completed.
 
     Everything (targets, method, samples per trial, ...) is read from the study, so any process
-    with the generator can call this (e.g. a worker sharing the storage).
+    with the generator can call this, and many may at once (e.g. workers sharing the storage).
 
     Parameters
     ----------
@@ -98,39 +116,56 @@ def run_trials(
     n_trials : int
         Trials to run (>= 0).
     describe : callable, optional
-        Batched descriptor function (default ``objectives.describe_batch``).
+        Batched descriptor function (default: the generator's ``describe_batch``, else
+        ``objectives.describe_batch``).
     time_budget : float, optional
         Seconds; no new batch starts after this much time.
     callback : callable, optional
         Called with each completed ``FrozenTrial``.
+    should_stop : callable, optional
+        Asked before each batch is proposed; ``True`` ends the run there (what is complete stays).
+    batches : SampleBatches, optional
+        How ``generator.sample`` is split (shrinks after a CUDA out-of-memory error; pass the same
+        object to later calls to keep the smaller size).
+
+    Raises
+    ------
+    ValueError
+        ``n_trials < 0`` or a generator whose conditions differ from the study's.
+    SamplingOutOfMemory
+        Out of GPU memory at one volume per call (the trial is marked FAIL).
     """
     if n_trials < 0:
         raise ValueError(f"number of trials must be >= 0, got {n_trials}")
     settings = Settings.from_study(study)
     space = check_generator(generator, settings)
+    batches = batches or SampleBatches(generator)
     start = time.monotonic()
     done = 0
-    while done < n_trials:
-        if time_budget is not None and time.monotonic() - start >= time_budget:
-            break
-        q = min(settings.batch_size, n_trials - done)
-        opened = open_trials(study, space, settings, q)
-        trials = [t for t, _ in opened]
-        X = torch.stack([x for _, x in opened])
-        seed = batch_seed(settings, trials[0].number) % (2**31)
-        try:
-            meas = measure(generator, X, settings.samples_per_trial, seed, describe)
-            for i, trial in enumerate(trials):
-                _record(study, trial, meas, i, settings, seed)
-        except BaseException:
-            for trial in trials:
-                if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
-                    study.tell(trial, state=TrialState.FAIL)
-            raise
-        done += len(trials)
-        if callback is not None:
-            for trial in trials:
-                callback(study._storage.get_trial(trial._trial_id))
+    with TrialHeartbeats(study._storage) as beats:
+        while done < n_trials:
+            if time_budget is not None and time.monotonic() - start >= time_budget:
+                break
+            if should_stop is not None and should_stop():
+                break
+            q = min(settings.batch_size, n_trials - done)
+            opened = open_trials(study, space, settings, q, beats)
+            trials = [t for t, _ in opened]
+            X = torch.stack([x for _, x in opened])
+            seed = batch_seed(settings, trials[0].number) % (2**31)
+            try:
+                meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches)
+                for i, trial in enumerate(trials):
+                    record_trial(study, trial, meas, i, settings, seed)
+            except BaseException:
+                for trial in trials:
+                    if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                        study.tell(trial, state=TrialState.FAIL)
+                raise
+            done += len(trials)
+            if callback is not None:
+                for trial in trials:
+                    callback(study._storage.get_trial(trial._trial_id))
     return done
 
 

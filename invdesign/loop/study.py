@@ -8,19 +8,25 @@ measured descriptors and the recipe, and each trial's volumes are an artifact (`
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from invdesign.loop.artifacts import SafeArtifactStore
+from invdesign.loop.locks import ProposalLock
+from invdesign.loop.storage import JOURNAL_NAME, open_storage
 from objectives.targets import Targets, make_targets
 
+__all__ = ["METHODS", "Settings", "artifact_store", "create_or_resume", "fail_stale_trials",
+           "load_design_study", "open_existing", "open_storage"]
+
 METHODS = ("bo", "direct", "random", "tpe", "gp")
-JOURNAL_NAME = "study.journal"
 SETTINGS_ATTR = "invdesign_settings"
 
 
@@ -48,7 +54,7 @@ class Settings:
     constraints : list
         Linear inequality constraints in BoTorch's format.
     artifact_dir : str
-        Directory of the study's :class:`optuna.artifacts.FileSystemArtifactStore`.
+        Directory of the study's artifact store (:class:`invdesign.loop.artifacts.SafeArtifactStore`).
     """
 
     model: str
@@ -93,29 +99,6 @@ class Settings:
         return {k: getattr(self, k) for k in keep}
 
 
-def open_storage(storage: str | BaseStorage | None, out_dir: Path | None) -> str | BaseStorage:
-    """Resolve a storage argument.
-
-    ``None``: a journal file ``study.journal`` under ``out_dir`` (no server needed).
-    A URL with ``://`` (``sqlite:///...``, ``postgresql://...``): passed to Optuna as is.
-    Any other string: a journal file at that path. A storage object: used as is.
-    """
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-    if storage is None:
-        if out_dir is None:
-            raise ValueError("give an output directory or a storage")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(out_dir / JOURNAL_NAME)))
-    if isinstance(storage, str):
-        if "://" in storage:
-            return storage
-        path = Path(storage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    return storage
-
-
 def make_sampler(method: str, seed: int, n_initial: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for a method (TPE and GP sample; the others enqueue fixed params)."""
     if method == "tpe":
@@ -131,7 +114,7 @@ def create_or_resume(
     """Create the study with ``settings`` stored, or load it if it exists (resume).
 
     On resume the stored settings must agree with ``settings`` (targets, model, method, ...);
-    trials left RUNNING or WAITING by a dead run are marked FAIL.
+    trials of dead processes are failed (:func:`fail_stale_trials`); live workers' trials are kept.
 
     Returns
     -------
@@ -183,18 +166,37 @@ def load_design_study(storage: str | BaseStorage, study_name: str | None = None)
 
 
 def fail_stale_trials(study: optuna.Study) -> int:
-    """Mark RUNNING and WAITING trials FAIL (left by a run that died); return how many."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
-    for t in stale:
-        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    return len(stale)
+    """Fail the RUNNING trials of processes that died; return how many were failed.
+
+    On a storage with heartbeats (every storage :func:`open_storage` opens) a trial is dead when its
+    heartbeat is older than the grace period or it never recorded one; live workers' trials are
+    left alone, and each dead trial is re-queued (WAITING, same condition) for the next process to
+    retry. On a storage without heartbeats (e.g. in-memory; one process only) every RUNNING trial
+    is taken as left by a dead run. Runs under the study's proposal lock, so a trial being opened
+    (heartbeat not yet recorded) is never mistaken for a dead one.
+    """
+    with ProposalLock(study._storage, study.study_name):
+        return fail_stale_trials_locked(study)
 
 
-def artifact_store(settings: Settings) -> FileSystemArtifactStore:
-    """The study's artifact store (created if missing)."""
-    path = Path(settings.artifact_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(path))
+def fail_stale_trials_locked(study: optuna.Study) -> int:
+    """:func:`fail_stale_trials` for a caller that holds the proposal lock already."""
+    storage = study._storage
+    before = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    if is_heartbeat_enabled(storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    else:
+        for tid in before:
+            storage.set_trial_state_values(tid, state=TrialState.FAIL)
+    after = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    return len(before - after)
+
+
+def artifact_store(settings: Settings) -> SafeArtifactStore:
+    """The study's artifact store (atomic writes, path-safe ids; created if missing)."""
+    return SafeArtifactStore(settings.artifact_dir)
 
 
 def open_existing(

@@ -1,4 +1,7 @@
-"""Opening Optuna storages for many workers: URL checks, masked URLs, heartbeats on every backend.
+"""Opening the Optuna storage of a design: URL checks, masked URLs, heartbeats on every backend.
+
+Every process that touches a design study (``design``, ``worker``, the dashboard) opens its
+storage here, so all of them see the same heartbeats and the same stale-trial rules.
 
 Storage URLs
 ------------
@@ -7,10 +10,12 @@ Storage URLs
 - ``journal:///abs/path.log``, ``file:///abs/path.log`` or a plain file path (no ``://``): Optuna's
   JournalStorage on a file (the default, single-machine storage).
 
-Both get heartbeats (a RUNNING trial's worker writes a timestamp every ``heartbeat_interval``
-seconds; a trial whose timestamp is older than ``grace_period`` seconds is failed by the next worker
-that starts a trial and re-queued once per failure, up to ``max_retry`` times, by Optuna's
-:class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
+Both get heartbeats (a RUNNING trial's process writes a timestamp every ``heartbeat_interval``
+seconds; a trial whose timestamp is older than ``grace_period`` seconds, or that never recorded one,
+is failed by the next process that proposes a trial and re-queued once per failure, up to
+``max_retry`` times, by Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
+The design loop records a trial's first heartbeat while it holds the proposal lock, so a live
+trial always has one.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from optuna.trial import TrialState
 _log = logging.getLogger(__name__)
 
 HEARTBEAT_ATTR = "invdesign:heartbeat"
+JOURNAL_NAME = "study.journal"
 RDB_DIALECTS = ("postgresql", "mysql", "sqlite")
 JOURNAL_SCHEMES = ("journal", "file")
 
@@ -104,8 +110,36 @@ def check_url(url: str) -> None:
         raise ValueError(f"storage URL {mask_url(url)} has an invalid port {parsed.port}")
 
 
+def with_installed_driver(url: str) -> str:
+    """``postgresql://`` names SQLAlchemy's default driver (psycopg 3 in SQLAlchemy 2.1); use
+    psycopg2 when only that one is installed."""
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
+
+
 class HeartbeatRDBStorage(RDBStorage):
-    """RDBStorage whose heartbeat thread logs one warning (not a traceback) if the database is away."""
+    """RDBStorage whose heartbeat thread logs one warning (not a traceback) if the database is away,
+    and which counts a RUNNING trial that never recorded a heartbeat as stale (like the journal's)."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        from optuna.storages._rdb import models
+
+        stale = list(super()._get_stale_trial_ids(study_id))
+        running = [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False,
+                                                             states=(TrialState.RUNNING,))]
+        if running:
+            session = self.scoped_session()
+            try:
+                beaten = {row[0] for row in session.query(models.TrialHeartbeatModel.trial_id)
+                          .filter(models.TrialHeartbeatModel.trial_id.in_(running))}
+            finally:
+                session.close()
+            stale += [tid for tid in running if tid not in beaten and tid not in stale]
+        return stale
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
@@ -153,9 +187,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         stale = []
         for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
             last = t.system_attrs.get(HEARTBEAT_ATTR)
-            if last is None and t.datetime_start is not None:
-                last = t.datetime_start.timestamp()
-            if last is not None and now - float(last) > grace:
+            if last is None or now - float(last) > grace:
                 stale.append(t._trial_id)
         return stale
 
@@ -167,7 +199,8 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
 
 def open_storage(
-    url: str,
+    url: str | BaseStorage | None,
+    out_dir: str | Path | None = None,
     *,
     heartbeat_interval: int | None = 10,
     grace_period: int | None = None,
@@ -179,8 +212,12 @@ def open_storage(
 
     Parameters
     ----------
-    url : str
-        Database URL or journal file path (see the module docstring).
+    url : str, storage object or None
+        Database URL or journal file path (see the module docstring); a storage object is
+        returned as is; None: the journal ``study.journal`` in ``out_dir``.
+    out_dir : path, optional
+        A design's output directory: the default journal's home (created if missing), and the
+        parent of a journal path given relative to nothing else is created too.
     heartbeat_interval : int or None
         Seconds between a running trial's heartbeats; None turns heartbeats off.
     grace_period : int or None
@@ -200,6 +237,15 @@ def open_storage(
     StorageUnavailable
         The database could not be reached.
     """
+    if url is None:
+        if out_dir is None:
+            raise ValueError("give an output directory or a storage")
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        url = str(Path(out_dir) / JOURNAL_NAME)
+    elif not isinstance(url, str):
+        return url
+    elif out_dir is not None and journal_path(url) is not None:
+        journal_path(url).parent.mkdir(parents=True, exist_ok=True)
     check_url(url)
     callback = None
     if heartbeat_interval:
@@ -209,9 +255,12 @@ def open_storage(
     path = journal_path(url)
     if path is not None:
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        return HeartbeatJournalStorage(backend, heartbeat_interval, grace_period, callback)
+        storage = HeartbeatJournalStorage(backend, heartbeat_interval, grace_period, callback)
+        storage.lock_path = Path(f"{path}.propose.lock")
+        return storage
     import sqlalchemy.exc
 
+    url = with_installed_driver(url)
     engine_kwargs: dict = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": max(1, int(connect_timeout_s))}
@@ -235,6 +284,9 @@ def open_storage(
             time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
         except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as exc:
             raise ValueError(f"cannot open storage {mask_url(url)}: {redact(str(exc), url)}") from None
+        except ImportError as exc:  # Optuna's message when the database driver is not installed
+            raise ValueError(
+                f"cannot open storage {mask_url(url)}: {redact(_first_line(exc), url)}") from None
 
 
 def load_study(storage: BaseStorage, study_name: str, url: str = "") -> optuna.Study:
