@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,12 @@ from invdesign.cli.errors import user_errors
 
 
 def app_path() -> Path:
-    """The dashboard script (inside the installed ``apps`` package)."""
-    import apps
-
-    return Path(apps.__file__).resolve().parent / "dashboard.py"
+    """The dashboard script inside the installed ``apps`` package, found without importing it
+    (imports flow apps -> invdesign, never back)."""
+    spec = importlib.util.find_spec("apps")
+    if spec is None or spec.origin is None:
+        raise ValueError("the apps package (the dashboard) is not installed")
+    return Path(spec.origin).resolve().parent / "dashboard.py"
 
 
 def streamlit_command(host: str = "127.0.0.1", port: int = 8501) -> list[str]:
