@@ -1,11 +1,13 @@
 """Time the full descriptor set on 128x128x64 two-phase volumes: torch engine vs NumPy/SciPy.
 
 Morphologies: thresholded Gaussian-smoothed noise (sigma 2 and 4 voxels, donor fractions 0.35, 0.5,
-0.65). CPU: one volume at a time (s/volume wall and CPU time, mean over the volumes after a warm-up), with
-torch's default threads and with one thread (on a loaded 2-core machine the thread pool can be
-slower than one thread; the CPU-time column is the load-independent number). CUDA (when
-available): batches of 256 (volumes/s and peak memory from ``torch.cuda.max_memory_allocated``).
-Prints a table and writes ``benchmarks/results/descriptors.json``.
+0.65). CPU: one volume at a time (s/volume wall and CPU time, mean over the volumes after a warm-up):
+the engine's default thread policy (``objectives.descriptors.CPU_THREADS``), then 1 and 2 torch
+threads forced, each also split per part (components, DISS interface distance, tortuosity sweep,
+rest = full minus those). On a loaded shared machine wall time depends on the load (noted before
+and after); CPU time (``time.process_time``) is the steadier number. CUDA (when available): batches
+of 256 (volumes/s and peak memory from ``torch.cuda.max_memory_allocated``). Prints a table and
+writes ``benchmarks/results/descriptors.json``.
 
 Run: ``python -m benchmarks.descriptors [--cuda-batch 256] [--cpu-volumes 6] [--skip-numpy]``.
 """
@@ -25,6 +27,10 @@ from scipy import ndimage
 
 import objectives
 from benchmarks import graspi_numpy
+from objectives import descriptors as engine
+from objectives.components import label_components
+from objectives.dissociation import interface_distance
+from objectives.tortuosity import straight_path_counts
 
 SHAPE = (128, 128, 64)
 RESULTS = Path(__file__).resolve().parent / "results" / "descriptors.json"
@@ -51,7 +57,40 @@ def _cpu_time(fn, vols) -> dict:
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return {"s_per_volume": float(np.mean(wall)), "s_per_volume_min": float(np.min(wall)),
-            "cpu_s_per_volume": float(np.mean(cpu))}
+            "s_per_volume_median": float(np.median(wall)),
+            "cpu_s_per_volume": float(np.mean(cpu)), "cpu_s_per_volume_median": float(np.median(cpu))}
+
+
+def _parts(vols: np.ndarray) -> dict:
+    """Per-part CPU and wall time per volume (mean) at the current torch thread count."""
+    tv = torch.from_numpy(vols)
+    wrap = (False, False)
+    parts = {
+        "components": lambda v: label_components(v, wrap, phases=(0, 1)),
+        "diss": lambda v: interface_distance(v == 0, v == 1, wrap),
+        "tortuosity": lambda v: straight_path_counts(torch.cat([v == 0, (v == 1).flip(3)]), wrap),
+        "full": lambda v: objectives.describe_batch(v),
+    }
+    out = {}
+    for name, fn in parts.items():
+        out[name] = _cpu_time(lambda i: fn(tv[i:i + 1]), list(range(len(vols))))
+    # medians: on a loaded machine a mean difference can even come out negative
+    out["rest"] = {k: out["full"][k + "_median"] - out["components"][k + "_median"]
+                   - out["diss"][k + "_median"] - out["tortuosity"][k + "_median"]
+                   for k in ("s_per_volume", "cpu_s_per_volume")}
+    return out
+
+
+def _forced_threads(n: int, vols: np.ndarray) -> tuple[dict, dict]:
+    """(describe timing, per-part timings) with exactly ``n`` torch threads (policy disabled)."""
+    saved, policy = torch.get_num_threads(), engine.CPU_THREADS
+    torch.set_num_threads(n)
+    engine.CPU_THREADS = None
+    try:
+        return _cpu_time(lambda v: objectives.describe(v), vols), _parts(vols)
+    finally:
+        engine.CPU_THREADS = policy
+        torch.set_num_threads(saved)
 
 
 def bench_cuda(batch: int, repeats: int = 3) -> dict:
@@ -89,22 +128,29 @@ def main() -> None:
         "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "load_avg_1min": os.getloadavg()[0],
     }
+    res["engine_cpu_threads_policy"] = engine.CPU_THREADS
     res["torch_cpu"] = _cpu_time(lambda v: objectives.describe(v), vols)
-    if torch.get_num_threads() != 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        res["torch_cpu_1thread"] = _cpu_time(lambda v: objectives.describe(v), vols)
-        torch.set_num_threads(threads)
+    res["torch_cpu_1thread"], res["parts_1thread"] = _forced_threads(1, vols)
+    res["torch_cpu_2threads"], res["parts_2threads"] = _forced_threads(2, vols)
     if not args.skip_numpy:
         res["numpy_cpu"] = _cpu_time(lambda v: graspi_numpy.describe(v), vols)
     if torch.cuda.is_available():
         res["torch_cuda"] = bench_cuda(args.cuda_batch)
     else:
         res["torch_cuda"] = None
+    res["load_avg_1min_after"] = os.getloadavg()[0]
     print(f"descriptors on {SHAPE}, CPU {res['cpu_cores']} cores, torch threads {res['torch_threads']}, "
-          f"load {res['load_avg_1min']:.1f}")
+          f"engine policy {res['engine_cpu_threads_policy']} thread(s), "
+          f"load {res['load_avg_1min']:.1f} -> {res['load_avg_1min_after']:.1f}")
+    print("per part, median over volumes (rest = full - the others)")
+    print(f"{'part':<14}{'1 thr cpu s':>12}{'1 thr wall s':>13}{'2 thr cpu s':>12}{'2 thr wall s':>13}")
+    for part in ("components", "diss", "tortuosity", "rest", "full"):
+        a, b = res["parts_1thread"][part], res["parts_2threads"][part]
+        sfx = "" if part == "rest" else "_median"
+        print(f"{part:<14}{a['cpu_s_per_volume' + sfx]:>12.4f}{a['s_per_volume' + sfx]:>13.4f}"
+              f"{b['cpu_s_per_volume' + sfx]:>12.4f}{b['s_per_volume' + sfx]:>13.4f}")
     print(f"{'engine':<18}{'device':<22}{'s/volume':>10}{'cpu s/vol':>11}{'vol/s':>10}{'peak GB':>9}")
-    for key in ("torch_cpu", "torch_cpu_1thread", "numpy_cpu"):
+    for key in ("torch_cpu", "torch_cpu_1thread", "torch_cpu_2threads", "numpy_cpu"):
         if key in res:
             r = res[key]
             print(f"{key:<18}{'cpu':<22}{r['s_per_volume']:>10.3f}{r['cpu_s_per_volume']:>11.3f}"

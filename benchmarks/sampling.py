@@ -46,13 +46,9 @@ def paper_model():
         from generators import microgen3d
     except ImportError:
         raise SystemExit("generators.microgen3d is not available; use --family compact") from None
-    from generators.diffusion.microgen3d_adapter import from_pack
+    from generators.diffusion.microgen3d_adapter import from_modules
 
-    try:  # random weights when no files are given
-        return from_pack(microgen3d.load_pack("ch_2phase"), "ch_2phase").model
-    except (TypeError, ValueError, OSError) as exc:
-        raise SystemExit(f"could not build the paper's modules with random weights ({exc}); "
-                         "use --family compact") from None
+    return from_modules(*microgen3d.build_modules("ch_2phase"), "ch_2phase").model
 
 
 def sync(device: torch.device) -> None:

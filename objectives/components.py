@@ -1,40 +1,41 @@
 """Connected components of every phase at once, and their contact with the electrodes.
 
 Voxels are joined when they hold the same label and are 26-neighbours (8 in 2-D); x and y may wrap.
-The algorithm is a min-label union-find done in parallel (FastSV-like) on the whole batch:
+The graph is one of runs: maximal same-label segments along z (the contiguous axis), about 8x fewer
+than voxels on typical morphologies. The algorithm is a min-label union-find done in parallel
+(FastSV-like) on the whole batch:
 
-1. every voxel starts with the flat index of the start of its run along z (the contiguous axis);
-2. each round, every voxel takes the smallest label in its 3x3x3 box among voxels of its own phase
-   (a separable box minimum of the labels masked per phase), the old label's root is hooked to that
-   minimum with ``scatter_reduce_(..., "amin")``, and pointer jumping (``L = L[L]``) compresses the
-   forest until it is stable;
-3. it stops when a round changes nothing. Then every voxel's label is the smallest flat index of its
-   component (a root: ``L[r] == r``).
+1. every run starts with its own index (runs are numbered in C order of their first voxel);
+2. each round, every voxel reads its run's label, takes the smallest label in its 3x3x3 box among
+   voxels of its own phase (a separable box minimum of the labels masked per phase, done for all
+   phases at once), every run takes the smallest of those over its voxels (``scatter_reduce_``),
+   the run's old root is hooked to that minimum, and pointer jumping (``L = L[L]``) compresses the
+   forest of runs until it is stable;
+3. it stops when a round changes no run. The root of a component is its smallest run, whose first
+   voxel is the component's smallest flat index.
+
+Masks are applied by ``maximum`` with a 0 / int32-max penalty rather than ``where``/``masked_fill``,
+which are several times slower on CPU.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .neighbourhood import box_reduce
+from .neighbourhood import neighbour_reduce
 
 __all__ = ["label_components", "touching"]
 
 _BIG = torch.iinfo(torch.int32).max
 
 
-def _same_phase_box_min(labels: torch.Tensor, masks: list[torch.Tensor], exhaustive: bool,
-                        wrap: tuple[bool, bool]) -> torch.Tensor:
-    """Smallest label in each voxel's 3x3x3 box among voxels of its own phase (``masks``)."""
-    boxes = [box_reduce(labels.masked_fill(~m, _BIG), "min", _BIG, wrap) for m in masks]
-    out = boxes[-1] if exhaustive else torch.where(masks[-1], boxes[-1], labels)
-    for m, box in zip(masks[:-1], boxes[:-1]):
-        out = torch.where(m, box, out)
-    return out
-
-
-def _changed(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return not torch.equal(a, b)
+def _jump(parent: torch.Tensor) -> torch.Tensor:
+    """Pointer jumping until every element points at its root."""
+    while True:
+        jumped = torch.index_select(parent, 0, parent)
+        if torch.equal(jumped, parent):
+            return parent
+        parent = jumped
 
 
 def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False),
@@ -61,24 +62,44 @@ def label_components(lab: torch.Tensor, wrap: tuple[bool, bool] = (False, False)
     if total >= _BIG:
         raise ValueError(f"too many voxels for one call ({total}); split the batch")
     shape = lab.shape
-    idx = torch.arange(total, device=lab.device, dtype=torch.int32).view(shape)
-    start = torch.ones_like(lab, dtype=torch.bool)
-    start[..., 1:] = lab[..., 1:] != lab[..., :-1]
-    labels = idx.masked_fill(~start, 0).cummax(dim=3).values.reshape(-1)
-    masks = [lab == p for p in phases]
-    exhaustive = not bool((sum(m.to(torch.uint8) for m in masks) == 0).any())
-    while True:
-        m = _same_phase_box_min(labels.view(shape), masks, exhaustive, wrap).reshape(-1)
-        if not _changed(m, labels):
-            return labels.view(shape)
-        new = torch.minimum(labels, m)
-        new.scatter_reduce_(0, labels.long(), m, reduce="amin")
+    dev = lab.device
+    start = torch.ones(shape, dtype=torch.bool, device=dev)
+    torch.ne(lab[..., 1:], lab[..., :-1], out=start[..., 1:])
+    flat_start = start.reshape(-1)
+    run_of = torch.cumsum(flat_start, 0, dtype=torch.int32).sub_(1)  # run index of every voxel
+    run_of_long = run_of.long()
+    first_voxel = torch.nonzero(flat_start).view(-1).to(torch.int32)  # flat index of each run start
+    n_runs = first_voxel.numel()
+    parent = torch.arange(n_runs, device=dev, dtype=torch.int32)
+    if phases:
+        pens = torch.empty((len(phases), *shape), dtype=torch.int32, device=dev)  # (P, B, X, Y, Z)
+        for pen, p in zip(pens, phases):
+            torch.ne(lab, p, out=pen).mul_(_BIG)
+        stacked = torch.empty_like(pens)
+        box_a = stacked.view(-1, *shape[1:])
+        box_b = torch.empty_like(box_a)
+        best = torch.empty(n_runs, dtype=torch.int32, device=dev)
         while True:
-            jumped = torch.index_select(new, 0, new)
-            if not _changed(jumped, new):
+            voxel = torch.index_select(parent, 0, run_of).view(shape)
+            torch.maximum(voxel, pens, out=stacked)  # other phases -> int32 max
+            box = neighbour_reduce(box_a, 1, "min", _BIG, wrap[0], include_self=True, out=box_b)
+            box = neighbour_reduce(box, 2, "min", _BIG, wrap[1], include_self=True, out=box_a)
+            box = neighbour_reduce(box, 3, "min", _BIG, False, include_self=True, out=box_b)
+            box = box.view(pens.shape)
+            torch.maximum(box, pens, out=box)  # keep each voxel's own phase only
+            m = box[0]
+            for other in box[1:]:  # an elementwise chain: much faster than amin(dim=0) on CPU
+                m = torch.minimum(m, other, out=box[0])
+            m = m.reshape(-1)
+            run_min = best.fill_(_BIG).scatter_reduce_(0, run_of_long, m, reduce="amin")
+            torch.minimum(run_min, parent, out=run_min)
+            if torch.equal(run_min, parent):
                 break
-            new = jumped
-        labels = new
+            hooked = run_min.clone()
+            hooked.scatter_reduce_(0, parent.long(), run_min, reduce="amin")
+            parent = _jump(hooked)
+    root_voxel = torch.index_select(first_voxel, 0, parent)
+    return torch.index_select(root_voxel, 0, run_of).view(shape)
 
 
 def touching(labels: torch.Tensor, member: torch.Tensor, layer: int) -> torch.Tensor:

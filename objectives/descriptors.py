@@ -21,8 +21,11 @@ NaN, so losses stay finite.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import math
-from typing import Any
+import os
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -49,6 +52,21 @@ THREE_PHASE_NAMES: tuple[str, ...] = (
 CHUNK_VOXELS = 1 << 23
 CUDA_CHUNK_FACTOR = 2
 
+#: torch intra-op threads used for CPU descriptor work (``None``: leave torch's setting alone).
+#: The engine is a long chain of memory-bound passes over ~1M voxels plus many small per-layer
+#: ops; on the project's shared 2-core machines one thread measured faster in wall time than two
+#: (the second thread mostly waits; see ``benchmarks/descriptors.py``). The setting is
+#: process-wide while a call runs and is restored afterwards. Override with the environment
+#: variable ``INVDESIGN_DESCRIPTOR_THREADS`` (0 = torch's setting) or by assigning this name.
+CPU_THREADS: int | None = int(os.environ.get("INVDESIGN_DESCRIPTOR_THREADS", "1")) or None
+
+#: Independent parts of a CPU call run side by side in this many Python threads (1 = one after
+#: the other): the component labelling in the caller, the DISS distances and the tortuosity sweep
+#: in a worker. 1 by default: on the shared, loaded 2-core machines two workers measured no faster
+#: (there is no idle core to use); on an idle multi-core machine 2 can cut the wall time of one
+#: volume towards that of its longer half. Override with ``INVDESIGN_DESCRIPTOR_WORKERS``.
+CPU_WORKERS: int = max(1, int(os.environ.get("INVDESIGN_DESCRIPTOR_WORKERS", "1")))
+
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     num = num.to(torch.float64)
@@ -57,34 +75,65 @@ def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 
 
 def _count(mask: torch.Tensor) -> torch.Tensor:
-    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``."""
-    return torch.count_nonzero(mask.reshape(mask.shape[0], -1), dim=1)
+    """Number of True voxels per volume of a ``(B, ...)`` bool mask, int64 ``(B,)``.
+
+    Summed as uint8 into int32 (several times faster than ``count_nonzero`` on CPU); a volume has
+    fewer than 2**31 voxels.
+    """
+    flat = mask.reshape(mask.shape[0], -1)
+    if flat.dtype == torch.bool:
+        flat = flat.view(torch.uint8)
+    return flat.sum(dim=1, dtype=torch.int32).to(torch.int64)
 
 
 def _face_pairs(a: torch.Tensor, b: torch.Tensor, wrap: tuple[bool, bool]) -> torch.Tensor:
     """Number of face-adjacent voxel pairs with one voxel in ``a`` and the other in ``b``.
 
-    A wrapped axis of 2 voxels joins each pair twice (once per side), as the periodic graph does.
+    ``a`` and ``b`` are disjoint bool masks. Each voxel gets a code (1 in ``a``, 2 in ``b``, else
+    0); a pair qualifies exactly when the product of its codes is 2 (bit 1 set: products 1 and 4
+    don't have it), which keeps every pass in cheap uint8 arithmetic. A wrapped axis of 2 voxels
+    joins each pair twice (once per side), as the periodic graph does.
     """
+    code = a.to(torch.uint8).add_(b.to(torch.uint8), alpha=2)
     total = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
     for dim, w in ((1, wrap[0]), (2, wrap[1]), (3, False)):
         n = a.shape[dim]
         if n < 2:
             continue
         if w:
-            a2, b2 = torch.roll(a, -1, dim), torch.roll(b, -1, dim)
-            a1, b1 = a, b
+            prod = code * torch.roll(code, -1, dim)
         else:
-            a1, b1 = a.narrow(dim, 0, n - 1), b.narrow(dim, 0, n - 1)
-            a2, b2 = a.narrow(dim, 1, n - 1), b.narrow(dim, 1, n - 1)
-        total += _count((a1 & b2) | (b1 & a2))
+            prod = code.narrow(dim, 0, n - 1) * code.narrow(dim, 1, n - 1)
+        total += _count(prod.bitwise_and_(2)) // 2
     return total
+
+
+def _diss_weight_sums(d: torch.Tensor, block: int = 1 << 16) -> torch.Tensor:
+    """Per volume, the sum of GraSPI's DISS weights 6.265 * exp(-((d + 23) / 17.17)^2) (float64).
+
+    ``d`` is float32 ``(B, ...)`` with ``inf`` where a voxel must not count (weight exactly 0).
+    Worked on CPU in blocks of ``block`` voxels per volume so that the float64 temporaries stay in
+    cache (a fresh float64 copy of the whole chunk costs more than the arithmetic); in one block
+    elsewhere.
+    """
+    flat = d.reshape(d.shape[0], -1)
+    if d.device.type != "cpu":
+        block = flat.shape[1]  # one pass of kernels; GPU memory is not the concern here
+    total = torch.zeros(flat.shape[0], dtype=torch.float64, device=d.device)
+    for part in flat.split(block, dim=1):
+        w = part.to(torch.float64).add_(23.0).div_(17.17).square_().neg_().exp_()
+        total += w.sum(dim=1)
+    return total * 6.265
 
 
 def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Tensor]:
     nz = lab.shape[3]
     n = lab[0].numel()
     donor, acceptor = lab == 0, lab == 1
+    # the distance relaxation and the tortuosity sweep run beside the component labelling
+    side = _beside(lambda: (interface_distance(donor, acceptor, wrap),
+                            straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)),
+                   lab.device)
     comp = label_components(lab, wrap, phases=(0, 1))
     d_top = touching(comp, donor, nz - 1)
     a_bot = touching(comp, acceptor, 0)
@@ -95,20 +144,20 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     stat_e = _face_pairs(donor, acceptor, wrap)
     e_conn = _face_pairs(d_top, a_bot, wrap)
 
-    dist, start = interface_distance(donor, acceptor, wrap)
-    has_a_nbr = torch.isfinite(start)
+    (dist, start), tort = side()
+    has_a_nbr = start < math.inf  # donor voxels with an acceptor neighbour
     has_d_nbr = acceptor & box_reduce(donor, "or", False, wrap)
-    diss = donor & (dist > 0) & (dist < DISS_CUTOFF)
+    # dist is inf off the donor phase and >= 0.5 on it, so diss = donor & 0 < dist < cutoff
+    diss = dist < DISS_CUTOFF
     n_diss = _count(diss)
-    d_sel = dist[diss].to(torch.float64)  # batch-major order: split by per-volume counts
-    w_sel = 6.265 * torch.exp(-(((d_sel + 23.0) / 17.17) ** 2))
-    wdiss = torch.stack([p.sum() for p in torch.split(w_sel, n_diss.tolist())])
+    # dist / diss: unchanged inside, +inf outside (x / 0), whose weight exp(-inf) is exactly 0;
+    # no boolean indexing (slow on CPU), weights in float64 as before
+    wdiss = _diss_weight_sums(dist / diss)
 
     k = torch.arange(nz, device=lab.device, dtype=torch.float64)
     per_layer = donor.sum(dim=(1, 2), dtype=torch.int64).to(torch.float64)  # (B, Z)
     abs_wf = (per_layer * torch.exp(-(nz - k) / 100.0)).sum(dim=1) / n
 
-    tort = straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)
     b = lab.shape[0]
     out = {
         "STAT_n": torch.full((b,), float(n), dtype=torch.float64, device=lab.device),
@@ -155,6 +204,44 @@ def _three_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.
     }
 
 
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _beside(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+    """Start ``fn`` beside the caller and return a function that waits for its result.
+
+    On CPU with :data:`CPU_WORKERS` > 1, ``fn`` runs in a worker thread (torch kernels release the
+    GIL, so two independent chains of passes use two cores without the per-kernel barrier of
+    intra-op threads); otherwise it runs right away in the caller.
+    """
+    global _POOL
+    if device.type != "cpu" or CPU_WORKERS < 2:
+        result = fn()
+        return lambda: result
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="descriptors")
+
+    def run() -> Any:
+        with torch.inference_mode():
+            return fn()
+
+    return _POOL.submit(run).result
+
+
+@contextlib.contextmanager
+def _cpu_threads(device: torch.device) -> Iterator[None]:
+    """Run CPU work with at most :data:`CPU_THREADS` torch threads, restoring the setting."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or CPU_THREADS is None or CPU_THREADS >= before:
+        yield
+        return
+    torch.set_num_threads(max(1, CPU_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _as_batch3d(volumes: Any, batched: bool, device: Any) -> tuple[torch.Tensor, bool]:
     t = as_label_tensor(volumes, device=device)
     if batched:
@@ -184,7 +271,8 @@ def describe_batch(volumes: Any, periodic: bool = False,
     periodic : bool
         Wrap the lateral axes (x, and y in 3-D); the thickness axis never wraps.
     device : torch.device or str, optional
-        Where to compute; by default the input tensor's device (CPU for arrays).
+        Where to compute; by default the input tensor's device (CPU for arrays). On CPU the call
+        uses at most :data:`CPU_THREADS` torch threads (1 by default) and restores the setting.
 
     Returns
     -------
@@ -200,7 +288,8 @@ def describe_batch(volumes: Any, periodic: bool = False,
     fn = _three_phase if three else _two_phase
     limit = CHUNK_VOXELS * (CUDA_CHUNK_FACTOR if lab.device.type == "cuda" else 1)
     chunk = max(1, limit // lab[0].numel())
-    parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
+    with _cpu_threads(lab.device):
+        parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .neighbourhood import min_plus_26
+from .neighbourhood import inf_outside, min_plus_26
 
 __all__ = ["interface_distance", "DISS_CUTOFF"]
 
@@ -41,17 +41,22 @@ def interface_distance(donor: torch.Tensor, acceptor: torch.Tensor, wrap: tuple[
     start : torch.Tensor
         ``(B, X, Y, Z)`` float32 start distances (``inf`` for donor voxels with no acceptor neighbour).
     """
-    inf = float("inf")
-    a = torch.where(acceptor, 0.0, inf).to(torch.float32)
-    start = torch.where(donor, min_plus_26(a, wrap) * 0.5, inf)
-    d = start
+    # 0 on donor voxels, inf elsewhere: adding it masks a tensor (much cheaper than a bool
+    # ``where`` / ``masked_fill`` on CPU)
+    donor_pen = inf_outside(donor)
+    a = inf_outside(acceptor)
+    work = [torch.empty_like(a) for _ in range(4)]
+    start = min_plus_26(a, wrap, work=work).mul_(0.5).add_(donor_pen)
+    d = start.clone()
+    nd = torch.empty_like(d)
     # edges >= 1 and start >= 0.5: a path shorter than cutoff has at most this many edges
     rounds = max(0, math.ceil(cutoff - 0.5) - 1)
     for r in range(rounds):
-        relaxed = min_plus_26(d, wrap)
-        torch.minimum(relaxed, d, out=relaxed)
-        nd = relaxed.masked_fill_(~donor, inf)
-        if r + 1 < rounds and torch.equal(nd, d):
+        min_plus_26(d, wrap, out=nd, work=work)
+        torch.minimum(nd, d, out=nd).add_(donor_pen)
+        # a volume rarely settles in under 4 rounds (measured 6 to 9 on 128x128x64 morphologies):
+        # skip the comparison pass until then
+        if 3 <= r < rounds - 1 and torch.equal(nd, d):
             break
-        d = nd
+        d, nd = nd, d
     return d, start

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .neighbourhood import neighbour_reduce
+from .neighbourhood import inf_outside, neighbour_reduce
 
 __all__ = ["straight_path_counts"]
 
@@ -40,18 +40,21 @@ def straight_path_counts(member: torch.Tensor, wrap: tuple[bool, bool]) -> torch
     """
     b, nx, ny, nz = member.shape
     inf = float("inf")
-    layers = member.permute(3, 0, 1, 2).contiguous()  # (Z, B, X, Y)
-    e = torch.where(layers[nz - 1], 0.0, inf).to(torch.float32)
-    count = layers[nz - 1].sum(dim=(1, 2), dtype=torch.int64)
+    # (Z, B, X, Y) penalty layers: 0 in the phase, inf outside; adding one masks a layer (a bool
+    # ``where`` is several times slower on CPU)
+    pen = inf_outside(member.permute(3, 0, 1, 2).contiguous())
+    e = pen[nz - 1].clone()
+    count = (pen[nz - 1] == 0).sum(dim=(1, 2), dtype=torch.int64)
+    row, face, corner = (torch.empty_like(e) for _ in range(3))
     for k in range(nz - 2, -1, -1):
         h = nz - 1 - k
         # lateral minima of the previous layer (x: dim 1, y: dim 2 of the (B, X, Y) layer)
-        row = neighbour_reduce(e, 1, "min", inf, wrap[0], include_self=False)
-        face = neighbour_reduce(e, 2, "min", inf, wrap[1], include_self=False)
-        corner = neighbour_reduce(row, 2, "min", inf, wrap[1], include_self=False)
+        neighbour_reduce(e, 1, "min", inf, wrap[0], include_self=False, out=row)
+        neighbour_reduce(e, 2, "min", inf, wrap[1], include_self=False, out=face)
+        neighbour_reduce(row, 2, "min", inf, wrap[1], include_self=False, out=corner)
         torch.minimum(face, row, out=face)
-        best = torch.minimum(e, face.add_(_EXCESS_EDGE))
-        torch.minimum(best, corner.add_(_EXCESS_CORNER), out=best)
-        e = torch.where(layers[k], best, inf)
+        torch.minimum(e, face.add_(_EXCESS_EDGE), out=e)
+        torch.minimum(e, corner.add_(_EXCESS_CORNER), out=e)
+        e.add_(pen[k])
         count += (e < h / nz).sum(dim=(1, 2), dtype=torch.int64)
     return count

@@ -78,3 +78,13 @@ def test_three_phase_mixed_layer_is_thin_after_coarsening():
     frac = torch.bincount(labels.flatten(), minlength=3).double() / labels.numel()
     assert 0.02 < frac[2] < 0.2
     assert abs(frac[0] - frac[1]) < 0.1
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_generator_on_cuda_matches_cpu_early():
+    cond = torch.tensor([[0.5, 3.0, 5.0]])
+    cpu = CahnHilliardGenerator(shape=SHAPE, dtype=torch.float64).sample(cond, n=2, seed=1)
+    gpu = CahnHilliardGenerator(shape=SHAPE, dtype=torch.float64, device="cuda").sample(cond, n=2, seed=1)
+    assert gpu.volumes.device.type == "cuda"
+    assert (gpu.volumes.cpu() != cpu.volumes).double().mean() < 1e-3

@@ -134,3 +134,10 @@ def test_cli_train(shards, tmp_path):
     assert generators.load(out).shape == SHAPE
     bad = CliRunner().invoke(app, ["train", "vae", "--data", str(tmp_path / "none"), "--preset", "tiny", "--out", str(out)])
     assert bad.exit_code == 2 and "no HDF5 shards" in bad.output
+    both = CliRunner().invoke(app, [*args[:-3], "--steps", "2", "--epochs", "1"])
+    assert both.exit_code == 2 and "not both" in both.output
+    # --epochs: one pass over the 22 training samples at the tiny VAE batch of 8 -> 3 steps
+    ep = CliRunner().invoke(app, ["train", "vae", "--data", str(shards), "--preset", "tiny", "--config", str(cfg),
+                                  "--out", str(tmp_path / "ep"), "--epochs", "1", "--quiet"])
+    assert ep.exit_code == 0, ep.output
+    assert json.loads(ep.output[ep.output.index("{"):])["vae"]["steps"] == 3

@@ -14,7 +14,7 @@ from generators.cahn_hilliard.solver import initial_field, integrate, wavenumber
 from generators.protocol import Samples
 
 #: Default condition bounds: phi (donor fraction), chi, time (simulation units).
-DEFAULT_BOUNDS = ((0.2, 2.0, 10.0), (0.8, 4.0, 10_000.0))
+DEFAULT_BOUNDS = ((0.3, 2.5, 10.0), (0.7, 4.0, 10_000.0))  # as the default data-set design
 
 
 def run_seeds(seed: int | None, count: int) -> list[int]:

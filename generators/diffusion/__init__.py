@@ -4,6 +4,7 @@ self-describing model directories, training and evaluation."""
 from generators.diffusion.config import ModelConfig, Stats
 from generators.diffusion.generator import LatentDiffusionGenerator, load
 from generators.diffusion.latent_model import CompactLatentModel, MicroGen3DLatentModel
+from generators.diffusion.microgen3d_adapter import from_modules, from_pack, paper_config
 from generators.diffusion.model_dir import available_models, load_model, save_model
 from generators.diffusion.samplers import ancestral, cfg, ddim, dpm_solver_pp_2m, get_sampler
 from generators.diffusion.schedule import DiscreteSchedule, linear_schedule
@@ -20,9 +21,12 @@ __all__ = [
     "cfg",
     "ddim",
     "dpm_solver_pp_2m",
+    "from_modules",
+    "from_pack",
     "get_sampler",
     "linear_schedule",
     "load",
     "load_model",
+    "paper_config",
     "save_model",
 ]

@@ -56,10 +56,33 @@ def from_modules(vae: nn.Module, fp: nn.Module, denoiser: nn.Module, pack: str, 
     return LatentDiffusionGenerator(model, device)
 
 
-def from_pack(loaded, pack: str, device="cpu", bounds=None) -> LatentDiffusionGenerator:
-    """A generator over the object ``generators.microgen3d.load_pack`` returns."""
+def from_pack(loaded, pack: str | None = None, device="cpu", bounds=None) -> LatentDiffusionGenerator:
+    """A generator over what ``generators.microgen3d.load_pack`` returns (a ``MicroGen3D``).
+
+    Its pack config (names, shapes), labeler and bounds are used when present; otherwise ``pack``
+    names a published pack.
+    """
     den = getattr(loaded, "denoiser", None) or getattr(loaded, "ddpm", None)
     vae, fp = getattr(loaded, "vae", None), getattr(loaded, "fp", None)
     if den is None or vae is None or fp is None:
         raise ValueError("expected an object with vae, fp and denoiser (or ddpm) modules")
+    cfg_src = getattr(loaded, "pack", None)
+    if cfg_src is not None and hasattr(cfg_src, "fp_names"):
+        b = getattr(loaded, "bounds", None)
+        d = len(cfg_src.condition_names)
+        lo, hi = (b[0].tolist(), b[1].tolist()) if b is not None else ([0.0] * d, [1.0] * d)
+        n = len(cfg_src.fp_names)
+        config = ModelConfig(
+            family="microgen3d", phases=int(getattr(loaded, "phases", cfg_src.phases)),
+            shape=list(cfg_src.volume_shape), latent_shape=list(cfg_src.latent_shape),
+            architecture={"pack": {"name": str(getattr(cfg_src, "name", pack))}},
+            conditions=Stats(list(cfg_src.condition_names), lo, hi, [(a + c) / 2 for a, c in zip(lo, hi)],
+                             [(c - a) / 4 for a, c in zip(lo, hi)]),
+            fp_outputs=Stats(list(cfg_src.fp_names), [0.0] * n, [1.0] * n, [0.0] * n, [1.0] * n),
+            sampler={"name": "ancestral", "steps": None, "guidance": 1.0})
+        labeler = getattr(loaded, "labeler", None)
+        to_labels = (lambda v: labeler(v[:, 0])) if labeler is not None else None
+        return LatentDiffusionGenerator(MicroGen3DLatentModel(vae, fp, den, config, to_labels), device)
+    if pack is None:
+        raise ValueError("name the pack (experimental, ch_2phase, ch_3phase)")
     return from_modules(vae, fp, den, pack, device, bounds)

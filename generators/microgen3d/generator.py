@@ -117,6 +117,11 @@ class MicroGen3D:
 
     # -- properties ---------------------------------------------------------------------------
     @property
+    def config(self) -> PackConfig:
+        """Alias of :attr:`pack`."""
+        return self.pack
+
+    @property
     def device(self) -> torch.device:
         return self.denoiser.alpha_t.device
 

@@ -1,0 +1,1 @@
+"""Sections of the dashboard page, each a plain function of the session state (driven by AppTest)."""

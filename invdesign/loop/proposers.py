@@ -1,0 +1,167 @@
+"""How each method proposes the next conditions and opens Optuna trials for them.
+
+Every method returns open (RUNNING) Optuna trials with the condition each will run, opened under
+the study's proposal lock. Composite BO, direct conditioning and random search compute the
+conditions themselves and create each RUNNING trial with them in one storage call; Optuna TPE and GP sample them with the study's sampler (their proposals are
+repaired into the linear constraints, which those samplers do not know).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+
+import numpy as np
+import optuna
+import torch
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from invdesign.loop.composite_bo import propose_bo, small_problem_threads
+from invdesign.loop.heartbeats import TrialHeartbeats
+from invdesign.loop.locks import ProposalLock
+from invdesign.loop.space import ConditionSpace
+from invdesign.loop.study import Settings, fail_stale_trials_locked
+from objectives.losses import target_tensors
+
+CONDITION_ATTR = "condition"
+
+
+def distributions(space: ConditionSpace) -> dict[str, FloatDistribution]:
+    """One float distribution per condition over its bounds."""
+    lo, hi = space.bounds.tolist()
+    return {n: FloatDistribution(lo[i], hi[i]) for i, n in enumerate(space.names)}
+
+
+def initial_design(space: ConditionSpace, settings: Settings) -> torch.Tensor:
+    """``(n_initial, d)``: the condition equal to the target (when some conditions are targeted
+    descriptors) followed by scrambled-Sobol points."""
+    targeted = any(n in settings.targets for n in space.names)
+    first = [space.direct(settings.targets).unsqueeze(0)] if targeted else []
+    sobol = space.sobol(max(settings.n_initial - len(first), 0), seed=settings.seed)
+    return torch.cat(first + [sobol])[: settings.n_initial]
+
+
+def trial_conditions(trials: list[optuna.trial.FrozenTrial]) -> torch.Tensor:
+    """Stacked ``condition`` user attrs of ``trials`` ``(len, d)``."""
+    rows = [t.user_attrs[CONDITION_ATTR] for t in trials if CONDITION_ATTR in t.user_attrs]
+    return torch.tensor(rows, dtype=torch.float64) if rows else torch.empty(0, 0, dtype=torch.float64)
+
+
+def history(study: optuna.Study, settings: Settings):
+    """``(X, means, variances, n)`` of complete trials over the targeted descriptors."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = [t for t in done if CONDITION_ATTR in t.user_attrs and "means" in t.user_attrs]
+    names = list(settings.targets)
+    X = trial_conditions(done)
+    means = torch.tensor([[t.user_attrs["means"][k] for k in names] for t in done], dtype=torch.float64)
+    var = torch.tensor([[t.user_attrs["variances"][k] for k in names] for t in done], dtype=torch.float64)
+    n = torch.tensor([t.user_attrs.get("n", settings.samples_per_trial) for t in done], dtype=torch.float64)
+    return X, means, var, n
+
+
+def batch_seed(settings: Settings, number: int) -> int:
+    """A seed derived from the design's seed and a trial number (stable across resumes)."""
+    return int(np.random.SeedSequence([settings.seed, number]).generate_state(1)[0])
+
+
+def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: int) -> torch.Tensor:
+    """Conditions ``(q, d)`` for the next trials of a method that computes its own proposals."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    used = len(running) + len(done)
+    if settings.method == "direct":
+        return space.direct(settings.targets).unsqueeze(0).repeat(q, 1)
+    if settings.method == "random":
+        return space.sobol(q, seed=batch_seed(settings, used))
+    if settings.method != "bo":
+        raise ValueError(f"method {settings.method!r} does not propose conditions itself")
+    init = initial_design(space, settings)
+    rows = [init[i] for i in range(used, min(used + q, len(init)))]
+    rest = q - len(rows)
+    if rest > 0:
+        X, means, var, n = history(study, settings)
+        if len(X) < 2:
+            rows += list(space.sobol(rest, seed=batch_seed(settings, used)))
+        else:
+            pending = [r.unsqueeze(0) for r in rows]
+            pend_running = trial_conditions(list(running))
+            if len(pend_running):
+                pending.append(pend_running)
+            X_pending = torch.cat(pending) if pending else None
+            target, tol = target_tensors(settings.target_spec)
+            new = propose_bo(
+                space, X, means, var, n, target, tol, q=rest, X_pending=X_pending,
+                seed=batch_seed(settings, used) % (2**31), distance_kind=settings.distance,
+            )
+            rows += list(new)
+    return torch.stack(rows)
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process (stored on each trial it runs)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def open_trials(
+    study: optuna.Study,
+    space: ConditionSpace,
+    settings: Settings,
+    q: int,
+    heartbeats: TrialHeartbeats | None = None,
+) -> list[tuple[optuna.Trial, torch.Tensor]]:
+    """Open ``q`` RUNNING trials and return each with the condition ``(d,)`` it will run.
+
+    One atomic step under the study's :class:`~invdesign.loop.locks.ProposalLock`, for every
+    storage and every caller: fail trials of dead processes (re-queued WAITING with their
+    condition), take re-queued trials first, propose conditions for the rest (RUNNING trials of
+    every process are pending points), create their RUNNING trials (params and condition in one
+    storage call) and record their first heartbeat.
+
+    The condition actually run is stored as the trial's ``condition`` user attr (the trial's
+    params are what the sampler chose; they differ only where a TPE/GP proposal was repaired).
+    """
+    dists = distributions(space)
+    lo, hi = space.bounds
+    out: list[tuple[optuna.Trial, torch.Tensor]] = []
+    me = worker_id()
+
+    def opened(trial: optuna.Trial, x: torch.Tensor) -> None:
+        if heartbeats is not None:
+            heartbeats.add(trial._trial_id)
+        trial.set_user_attr(CONDITION_ATTR, x.tolist())
+        trial.set_user_attr("worker", me)
+        out.append((trial, x))
+
+    def create_running(x: torch.Tensor) -> None:
+        # params, condition and worker in the storage's one create call: a process killed at
+        # any moment leaves a trial that can be retried as it was meant to run
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params={n: float(x[i]) for i, n in enumerate(space.names)},
+            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me})
+        trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+        if heartbeats is not None:
+            heartbeats.add(trial._trial_id)
+        out.append((trial, x))
+
+    with ProposalLock(study._storage, study.study_name), warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for Study.optimize; this loop beats itself
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        fail_stale_trials_locked(study)
+        retries = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        for _ in retries[:q]:
+            trial = study.ask(dists)
+            x = trial.user_attrs.get(CONDITION_ATTR) or [trial.params[n] for n in space.names]
+            opened(trial, space.repair(torch.tensor([x], dtype=torch.float64))[0])
+        rest = q - len(out)
+        if rest and settings.method in ("tpe", "gp"):
+            for _ in range(rest):
+                with small_problem_threads():
+                    trial = study.ask(dists)
+                x = torch.tensor([trial.params[n] for n in space.names], dtype=torch.float64)
+                opened(trial, space.repair(x.unsqueeze(0))[0])
+        elif rest:
+            for x in propose(study, space, settings, rest):
+                create_running(torch.minimum(torch.maximum(x, lo), hi))
+    return out

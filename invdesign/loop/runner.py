@@ -1,0 +1,174 @@
+"""Run trials of a design study: propose, sample, measure, record, tell.
+
+:func:`run_trials` is the one mechanism behind ``design``, ``worker`` and the dashboard: any number
+of processes may run it on the same study at once (proposals under the study's proposal lock,
+heartbeats for the trials it runs, dead processes' trials failed and retried).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from optuna.artifacts import upload_artifact
+from optuna.trial import TrialState
+
+from invdesign.loop.artifacts import sha256_file
+from invdesign.loop.heartbeats import TrialHeartbeats
+from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, measure
+from invdesign.loop.proposers import batch_seed, open_trials
+from invdesign.loop.space import ConditionSpace
+from invdesign.loop.study import Settings, artifact_store
+from objectives.losses import distance, target_tensors, within_tolerance
+
+RECIPE_NAMES = ("phi", "chi", "log_time")
+TrialCallback = Callable[[optuna.trial.FrozenTrial], None]
+StopCheck = Callable[[], bool]
+
+
+def check_generator(generator, settings: Settings) -> ConditionSpace:
+    """The stored condition space, after checking the generator matches it."""
+    names = tuple(generator.condition_names)
+    if names != tuple(settings.condition_names):
+        raise ValueError(
+            f"generator conditions {names} differ from the study's {tuple(settings.condition_names)}"
+        )
+    return ConditionSpace(names, torch.tensor(settings.bounds), settings.constraints)
+
+
+def record_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    meas: Measurement,
+    i: int,
+    settings: Settings,
+    seed: int,
+) -> float:
+    """Store trial ``i`` of a measured batch and tell its distance.
+
+    User attrs: the measurement (``n``, ``means``, ``variances``, ``samples``, ``predicted``,
+    ``recipe``, distances, success) and the artifact (``artifact_id`` and its ``artifact_sha256``)
+    holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
+    """
+    targets = settings.target_spec
+    t, tol = target_tensors(targets)
+    per_sample = torch.tensor(
+        np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1), dtype=torch.float64
+    )
+    mean = per_sample.mean(dim=0)
+    value = float(distance(mean, t, tol, settings.distance))
+    sample_dist = distance(per_sample, t, tol, settings.distance).tolist()
+    sample_ok = within_tolerance(per_sample, t, tol).tolist()
+    means = {k: float(v[i]) for k, v in meas.means().items()}
+    variances = {k: float(v[i]) for k, v in meas.variances().items()}
+    trial.set_user_attr("n", int(meas.volumes.shape[1]))
+    trial.set_user_attr("sample_seed", int(seed))
+    trial.set_user_attr("means", means)
+    trial.set_user_attr("variances", variances)
+    trial.set_user_attr("samples", {k: [float(x) for x in v[i]] for k, v in meas.descriptors.items()})
+    trial.set_user_attr("predicted", {k: [float(x) for x in v[i]] for k, v in meas.predicted.items()})
+    recipe = {k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted}
+    trial.set_user_attr("recipe", recipe)
+    trial.set_user_attr("sample_distances", sample_dist)
+    trial.set_user_attr("sample_success", sample_ok)
+    trial.set_user_attr("success", bool(any(sample_ok)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial_{trial.number:05d}.npz"
+        np.savez_compressed(path, volume=meas.volumes[i],
+                            condition=np.asarray(trial.user_attrs.get("condition", []), dtype=np.float64))
+        digest = sha256_file(path)
+        artifact_id = upload_artifact(
+            artifact_store=artifact_store(settings), file_path=str(path), study_or_trial=trial
+        )
+    trial.set_user_attr("artifact_id", artifact_id)
+    trial.set_user_attr("artifact_sha256", digest)
+    study.tell(trial, value)
+    return value
+
+
+def run_trials(
+    study: optuna.Study,
+    generator,
+    n_trials: int,
+    *,
+    describe: DescribeBatch | None = None,
+    time_budget: float | None = None,
+    callback: TrialCallback | None = None,
+    should_stop: StopCheck | None = None,
+    batches: SampleBatches | None = None,
+) -> int:
+    """Run up to ``n_trials`` more trials of a design study; return how many completed.
+
+    Everything (targets, method, samples per trial, ...) is read from the study, so any process
+    with the generator can call this, and many may at once (e.g. workers sharing the storage).
+
+    Parameters
+    ----------
+    study : optuna.Study
+        A study created by :func:`invdesign.design` (settings in its user attrs).
+    generator : Generator
+        The model the study was created for, on the device to run.
+    n_trials : int
+        Trials to run (>= 0).
+    describe : callable, optional
+        Batched descriptor function (default: the generator's ``describe_batch``, else
+        ``objectives.describe_batch``).
+    time_budget : float, optional
+        Seconds; no new batch starts after this much time.
+    callback : callable, optional
+        Called with each completed ``FrozenTrial``.
+    should_stop : callable, optional
+        Asked before each batch is proposed; ``True`` ends the run there (what is complete stays).
+    batches : SampleBatches, optional
+        How ``generator.sample`` is split (shrinks after a CUDA out-of-memory error; pass the same
+        object to later calls to keep the smaller size).
+
+    Raises
+    ------
+    ValueError
+        ``n_trials < 0`` or a generator whose conditions differ from the study's.
+    SamplingOutOfMemory
+        Out of GPU memory at one volume per call (the trial is marked FAIL).
+    """
+    if n_trials < 0:
+        raise ValueError(f"number of trials must be >= 0, got {n_trials}")
+    settings = Settings.from_study(study)
+    space = check_generator(generator, settings)
+    batches = batches or SampleBatches(generator)
+    start = time.monotonic()
+    done = 0
+    with TrialHeartbeats(study._storage) as beats:
+        while done < n_trials:
+            if time_budget is not None and time.monotonic() - start >= time_budget:
+                break
+            if should_stop is not None and should_stop():
+                break
+            q = min(settings.batch_size, n_trials - done)
+            opened = open_trials(study, space, settings, q, beats)
+            trials = [t for t, _ in opened]
+            X = torch.stack([x for _, x in opened])
+            seed = batch_seed(settings, trials[0].number) % (2**31)
+            try:
+                meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches)
+                for i, trial in enumerate(trials):
+                    record_trial(study, trial, meas, i, settings, seed)
+            except BaseException:
+                for trial in trials:
+                    if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                        study.tell(trial, state=TrialState.FAIL)
+                raise
+            done += len(trials)
+            if callback is not None:
+                for trial in trials:
+                    callback(study._storage.get_trial(trial._trial_id))
+    return done
+
+
+def complete_count(study: optuna.Study) -> int:
+    """Number of COMPLETE trials."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

@@ -1,0 +1,199 @@
+"""``invdesign.verify``: re-run a candidate's recipe through the Cahn-Hilliard simulator.
+
+A design candidate carries the recipe the feature predictor read off its latent (blend ratio
+``phi``, interaction ``chi``, ``log_time`` = log10 of the annealing time). Verification simulates
+that recipe with several seeds, measures the volumes and reports how far they land from the
+targets and from the candidate itself, both in tolerance units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from invdesign.loop.measure import DescribeBatch, measure
+from invdesign.loop.results import DesignResult
+from objectives.losses import distance, target_tensors
+from objectives.targets import Targets, make_targets
+
+RECIPE = ("phi", "chi", "log_time")
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify`.
+
+    Attributes
+    ----------
+    recipe : dict[str, float]
+        ``phi``, ``chi``, ``log_time`` and ``time`` (= 10**log_time) simulated.
+    table : DataFrame
+        One row per simulated volume: ``sample``, every descriptor, ``distance_to_target``,
+        ``distance_to_candidate`` (tolerance units).
+    mean : dict[str, float]
+        Mean of each targeted descriptor over the simulated volumes.
+    distance_to_target, distance_to_candidate : float
+        Distance of ``mean`` to the targets and to the candidate's measured values.
+    success : bool
+        ``distance_to_target <= 1`` (every target met on average).
+    volumes : ndarray uint8 ``(seeds, X, Y, Z)``
+    """
+
+    recipe: dict[str, float]
+    table: pd.DataFrame
+    mean: dict[str, float]
+    distance_to_target: float
+    distance_to_candidate: float
+    success: bool
+    volumes: np.ndarray
+
+    def summary(self) -> dict:
+        """JSON-ready summary (no volumes)."""
+        return {
+            "recipe": self.recipe,
+            "mean": self.mean,
+            "distance_to_target": self.distance_to_target,
+            "distance_to_candidate": self.distance_to_candidate,
+            "success": self.success,
+            "samples": self.table.to_dict(orient="records"),
+        }
+
+
+THREE_PHASE_PREFIXES = ("vol_frac_", "tortuosity_")
+
+
+def phases_of(targets: Targets) -> int:
+    """3 when the targets are three-phase descriptors (vol_frac_*, tortuosity_*), else 2."""
+    return 3 if any(n.startswith(THREE_PHASE_PREFIXES) for n in targets.names) else 2
+
+
+def default_simulator(
+    device: str | torch.device = "cpu", shape: tuple[int, ...] | None = None, phases: int = 2
+):
+    """The project's Cahn-Hilliard generator (``generators.cahn_hilliard``) for ``shape`` volumes
+    (its default 128x128x64 when None) with ``phases`` phases."""
+    try:
+        from generators import cahn_hilliard
+    except ImportError:
+        raise ValueError("generators.cahn_hilliard is not available: pass simulator=") from None
+    cls = getattr(cahn_hilliard, "CahnHilliardGenerator", None)
+    if cls is None:
+        raise ValueError("generators.cahn_hilliard has no CahnHilliardGenerator: pass simulator=")
+    kwargs = {"device": device, "phases": phases}
+    if shape is not None:
+        kwargs["shape"] = tuple(int(n) for n in shape)
+    return cls(**kwargs)
+
+
+def _candidate_row(candidate) -> tuple[Mapping, Targets | None]:
+    if isinstance(candidate, DesignResult):
+        if candidate.best is None:
+            raise ValueError("the design has no candidates to verify")
+        return candidate.best, candidate.settings.target_spec
+    if isinstance(candidate, (pd.Series, Mapping)):
+        return candidate, None
+    raise ValueError("candidate must be a DesignResult, a candidates-table row or a mapping")
+
+
+def recipe_conditions(simulator, recipe: Mapping[str, float]) -> torch.Tensor:
+    """The simulator's condition row ``(1, d)`` for a recipe (``time`` = 10**log_time)."""
+    values = dict(recipe)
+    values.setdefault("time", 10.0 ** values["log_time"])
+    row = []
+    for name in simulator.condition_names:
+        if name not in values:
+            raise ValueError(f"simulator condition {name!r} is not part of the recipe {sorted(values)}")
+        row.append(float(values[name]))
+    return torch.tensor([row], dtype=torch.float32)
+
+
+def verify(
+    candidate,
+    simulator=None,
+    seeds: int = 3,
+    targets: Mapping[str, float] | Targets | None = None,
+    tolerance: float | Mapping[str, float] = 0.02,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    describe: DescribeBatch | None = None,
+    shape: tuple[int, ...] | None = None,
+) -> VerifyResult:
+    """Simulate a candidate's recipe and compare the outcome with the targets and the candidate.
+
+    Parameters
+    ----------
+    candidate : DesignResult, pandas Series or mapping
+        A design result (its best candidate is verified) or one row of its ``candidates`` table:
+        it must hold ``phi``, ``chi``, ``log_time`` and the measured target descriptors.
+    simulator : Generator, optional
+        A generator over (``phi``, ``chi``, ``time`` or ``log_time``); default the project's
+        Cahn-Hilliard generator.
+    seeds : int
+        Simulations (different noise seeds) of the recipe (>= 1).
+    targets, tolerance : optional
+        Targets to compare with (taken from the design when ``candidate`` is a DesignResult).
+    seed : int
+        Base seed of the simulations.
+    device : str or torch.device
+    describe : callable, optional
+        Batched descriptor function (default ``objectives.describe_batch``).
+    shape : tuple of int, optional
+        Volume shape for the default simulator (default: the candidate volumes' shape when
+        ``candidate`` is a DesignResult, else the simulator's default). Its phases (2 or 3)
+        follow the target names.
+
+    Raises
+    ------
+    ValueError
+        No recipe on the candidate (the generator predicts none), no targets, seeds < 1.
+    """
+    if isinstance(seeds, bool) or int(seeds) != seeds or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    row, spec = _candidate_row(candidate)
+    if targets is not None:
+        spec = targets if isinstance(targets, Targets) else make_targets(targets, tolerance)
+    if spec is None:
+        raise ValueError("give the targets to verify against (targets=...)")
+    recipe = {}
+    for k in RECIPE:
+        v = row.get(k) if hasattr(row, "get") else None
+        if v is None or not np.isfinite(float(v)):
+            raise ValueError(f"the candidate has no recipe value {k!r}: its model predicts no recipe")
+        recipe[k] = float(v)
+    recipe["time"] = 10.0 ** recipe["log_time"]
+    if simulator is None:
+        if shape is None and isinstance(candidate, DesignResult) and candidate.volumes:
+            shape = next(iter(candidate.volumes.values())).shape
+        simulator = default_simulator(device, shape, phases_of(spec))
+    cond = recipe_conditions(simulator, recipe)
+    meas = measure(simulator, cond, int(seeds), seed, describe)
+    t, tol = target_tensors(spec)
+    per = torch.tensor(np.stack([meas.descriptors[n][0] for n in spec.names], -1))
+    have = [n for n in spec.names if n in row and row[n] is not None]
+    if len(have) != len(spec.names):
+        cand_vals = None
+    else:
+        cand_vals = torch.tensor([float(row[n]) for n in spec.names], dtype=torch.float64)
+    table = pd.DataFrame({k: v[0] for k, v in meas.descriptors.items()})
+    table.insert(0, "sample", np.arange(int(seeds)))
+    table["distance_to_target"] = distance(per, t, tol).numpy()
+    mean = per.mean(dim=0)
+    d_cand = float("nan")
+    if cand_vals is not None:
+        table["distance_to_candidate"] = distance(per, cand_vals, tol).numpy()
+        d_cand = float(distance(mean, cand_vals, tol))
+    d_target = float(distance(mean, t, tol))
+    return VerifyResult(
+        recipe=recipe,
+        table=table,
+        mean={n: float(mean[i]) for i, n in enumerate(spec.names)},
+        distance_to_target=d_target,
+        distance_to_candidate=d_cand,
+        success=d_target <= 1.0,
+        volumes=meas.volumes[0],
+    )

@@ -1,0 +1,218 @@
+"""Many worker processes on one study: PostgreSQL and journal-file storage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from invdesign.distributed import read_artifact
+from tests.pg import journal_url, load, make_study, pg_url, spawn_worker  # noqa: F401 (fixtures)
+
+
+def _run_workers(url: str, name: str, n_workers: int, n_trials: int):
+    """Run ``n_workers`` worker processes at once, check each completed ``n_trials``; the study."""
+    procs = [spawn_worker(url, name, n_trials) for _ in range(n_workers)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (stdout, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+        assert len(json.loads(stdout.strip().splitlines()[-1])["completed"]) == n_trials
+    return load(url, name)
+
+
+def _run_many(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
+    out = tmp_path / "out"
+    art = out / "artifacts"
+    name = make_study(url, out)
+    study = _run_workers(url, name, n_workers, n_trials)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(study.trials) == len(complete) == n_workers * n_trials
+    assert len({t.user_attrs["worker"] for t in complete}) == n_workers
+    points = {tuple(round(v, 12) for v in t.params.values()) for t in complete}
+    assert len(points) == len(complete), "two trials proposed the same conditions"
+    for t in complete:
+        arrays = read_artifact(url, name, t.number)  # checks the SHA-256 too
+        assert arrays["volume"].shape == (2, 8, 8, 4)
+        assert arrays["volume"].max() <= 2
+        frac_d = float((arrays["volume"] == 0).mean())
+        assert frac_d == pytest.approx(t.user_attrs["means"]["vol_frac_D"])
+        np.testing.assert_allclose(arrays["condition"], [t.params["a"], t.params["b"]], rtol=1e-6)
+    assert not list(art.glob(".*.tmp")), "temporary artifact files left behind"
+
+
+def _run_many_loop(url: str, tmp_path, n_workers: int, n_trials: int) -> None:
+    """Workers on a study made by the design loop (`design --budget 0`)."""
+    from tests.pg import study_name
+    from tests.workers_fake import make_loop_study
+
+    name = study_name("loop")
+    make_loop_study(url, tmp_path / "out", name)
+    study = _run_workers(url, name, n_workers, n_trials)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == n_workers * n_trials
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    conditions = [tuple(t.user_attrs["condition"]) for t in complete]
+    assert len(set(conditions)) == len(conditions), "two trials ran the same condition"
+    from optuna.artifacts import download_artifact
+
+    from invdesign.distributed import SafeArtifactStore
+
+    store = SafeArtifactStore(tmp_path / "out" / "artifacts", create=False)
+    for t in complete:
+        path = tmp_path / f"dl_{t.number}.npz"
+        download_artifact(artifact_store=store, artifact_id=t.user_attrs["artifact_id"], file_path=str(path))
+        with np.load(path) as z:
+            vol = z["volume"]
+        assert vol.shape == (2, 32, 32, 8)
+        assert float((vol == 0).mean()) == pytest.approx(t.user_attrs["means"]["ABS_f_D"], abs=1e-6)
+
+
+def test_four_workers_postgres(pg_url, tmp_path):
+    _run_many_loop(pg_url, tmp_path, n_workers=4, n_trials=2)
+
+
+def test_three_workers_journal_file_loop_study(journal_url, tmp_path):
+    _run_many_loop(journal_url, tmp_path, n_workers=3, n_trials=2)
+
+
+def test_two_workers_journal_file(journal_url, tmp_path):
+    _run_many(journal_url, tmp_path, n_workers=2, n_trials=2)
+
+
+def _fit_data():
+    torch.manual_seed(0)
+    X = torch.rand(8, 2, dtype=torch.float64) * 0.9 + 0.05
+    Y = torch.stack([X[:, 0], X[:, 1] * (1 - X[:, 0])], -1)
+    return X, Y
+
+
+SPACE_BOUNDS = [[0.05, 0.0], [0.95, 0.9]]
+
+
+def test_pending_points_push_the_proposal_away():
+    """With the no-pending proposal marked pending, BO proposes a clearly different point."""
+    from invdesign.loop.composite_bo import propose_bo
+    from invdesign.loop.space import ConditionSpace
+
+    X, Y = _fit_data()
+    space = ConditionSpace(("a", "b"), torch.tensor(SPACE_BOUNDS))
+    target, tol = torch.tensor([0.3, 0.2]), torch.tensor([0.03, 0.03])
+    kw = dict(variances=torch.zeros_like(Y), n_samples=2, target=target, tolerance=tol, seed=0)
+    first = propose_bo(space, X, Y, **kw)[0]
+    second = propose_bo(space, X, Y, X_pending=first.unsqueeze(0), **kw)[0]
+    # the optimum of this toy problem is a=0.3, b=0.2/0.7: BO must go near it first
+    assert first[0].item() == pytest.approx(0.3, abs=0.15)
+    assert torch.linalg.norm(second - first) > 1e-3
+
+
+def _add_trial(study, x, state, means=None):
+    """A trial of "another worker" with the loop's user attrs."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    trial = optuna.create_trial(
+        state=state, value=1.0 if state == TrialState.COMPLETE else None,
+        params={"a": x[0], "b": x[1]},
+        distributions={"a": FloatDistribution(0.05, 0.95), "b": FloatDistribution(0.0, 0.9)},
+        user_attrs={"condition": list(x), **({"means": means, "variances": {k: 0.0 for k in means}, "n": 2}
+                                             if means else {})})
+    study.add_trial(trial)
+    return study.trials[-1]
+
+
+def test_proposals_count_running_trials_of_others(journal_url, tmp_path, monkeypatch):
+    import invdesign.loop.proposers as proposers
+    from invdesign.loop.space import ConditionSpace
+    from invdesign.loop.study import Settings
+
+    name = make_study(journal_url, tmp_path / "out", n_init=2)
+    study = load(journal_url, name)
+    for x in (0.2, 0.6):  # two complete trials of "another worker"
+        _add_trial(study, (x, 0.3), TrialState.COMPLETE, {"vol_frac_D": x, "vol_frac_M": 0.1})
+    running = _add_trial(study, (0.5, 0.5), TrialState.RUNNING)
+    seen = {}
+    original = proposers.propose_bo
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(proposers, "propose_bo", spy)
+    settings = Settings.from_study(study)
+    space = ConditionSpace(("a", "b"), torch.tensor(settings.bounds))
+    proposers.propose(study, space, settings, 1)
+    assert seen, "the BO (not the initial design) proposed"
+    assert seen["X_pending"].tolist() == [running.user_attrs["condition"]]
+
+
+def test_live_trials_of_others_survive_and_dead_ones_are_retried(journal_url, tmp_path):
+    """Opening trials fails a trial whose heartbeat stopped (and retries its condition) but leaves a
+    trial with a fresh heartbeat running."""
+    from invdesign.distributed import open_storage, run_worker
+    from invdesign.loop.storage import HEARTBEAT_ATTR
+
+    name = make_study(journal_url, tmp_path / "out", n_init=2)
+    run_worker(journal_url, name, 2, heartbeat_interval=1, grace_period=2)
+    storage = open_storage(journal_url, heartbeat_interval=None)
+    import optuna
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    live = _add_trial(study, (0.5, 0.5), TrialState.RUNNING)
+    dead = _add_trial(study, (0.7, 0.1), TrialState.RUNNING)
+    import time
+
+    storage.set_trial_system_attr(live._trial_id, HEARTBEAT_ATTR, time.time() + 600)  # beats on
+    storage.set_trial_system_attr(dead._trial_id, HEARTBEAT_ATTR, time.time() - 60)  # died
+    summary = run_worker(journal_url, name, 1, heartbeat_interval=1, grace_period=2)
+    study = load(journal_url, name)
+    assert study.trials[live.number].state == TrialState.RUNNING
+    assert study.trials[dead.number].state == TrialState.FAIL
+    retry = study.trials[summary.completed[0]]
+    assert retry.system_attrs["failed_trial"] == dead.number
+    assert retry.user_attrs["condition"] == pytest.approx([0.7, 0.1])
+
+
+@pytest.mark.cuda
+def test_worker_on_cuda(journal_url, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from invdesign.distributed import run_worker
+    from tests.workers_fake import register
+
+    register()
+    name = make_study(journal_url, tmp_path / "out")
+    summary = run_worker(journal_url, name, 2, device="cuda:0")
+    assert len(summary.completed) == 2
+    assert read_artifact(journal_url, name, 1)["volume"].shape == (2, 8, 8, 4)
+
+
+def test_proposal_lock_kind_follows_the_storage(journal_url, tmp_path):
+    """Journal and SQLite lock a file; PostgreSQL an advisory lock, also under Optuna's cache."""
+    import optuna
+
+    from invdesign.distributed import open_storage
+    from invdesign.loop.locks import ProposalLock
+
+    assert ProposalLock(open_storage(journal_url), "s").path == tmp_path / "study.log.propose.lock"
+    sqlite = optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
+    assert ProposalLock(sqlite._storage, "s").path == tmp_path / "x.db.propose.lock"
+    with ProposalLock(sqlite._storage, "s"):  # re-entered after release
+        pass
+    with ProposalLock(sqlite._storage, "s"):
+        pass
+
+
+def test_proposal_lock_on_postgres_is_an_advisory_lock(pg_url):
+    import optuna
+
+    from invdesign.distributed import open_storage
+    from invdesign.loop.locks import ProposalLock
+
+    study = optuna.create_study(storage=open_storage(pg_url, heartbeat_interval=None))
+    lock = ProposalLock(study._storage, study.study_name)  # study._storage is Optuna's cache
+    assert lock.path is None and lock.engine is not None
+    with lock:
+        assert lock._conn is not None
