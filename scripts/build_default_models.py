@@ -3,10 +3,16 @@
 Stages (run in order; each is resumable and deterministic from the seeds recorded here)::
 
     python scripts/build_default_models.py data      [--part I/N]   # Cahn-Hilliard data sets
-    python scripts/build_default_models.py train     ch2|ch3        # invdesign train all ...
-    python scripts/build_default_models.py evaluate  ch2|ch3        # invdesign evaluate ... --json
+    python scripts/build_default_models.py train     ch2|ch3        # invdesign train vae|fp|denoiser
+    python scripts/build_default_models.py evaluate  ch2|ch3 [--steps N]  # invdesign evaluate --json
+    python scripts/build_default_models.py figure    ch2|ch3        # docs/figures/<name>_samples.png
     python scripts/build_default_models.py ship      ch2|ch3        # copy the model directory into
                                                                     # generators/weights/<name>/
+
+As run for the shipped weights: ``data --part I/4`` for I = 0..3 at once, then both models'
+``train --threads 1`` at once (the VAE stage started once the first two shards existed), then
+``evaluate``, ``figure``, ``ship``. Everything is seeded; torch CPU kernels on one thread are
+deterministic, so the same commands on the same torch build give the same weights.
 
 Data recipe (CPU-feasible; see ``docs/models.md`` for what this leaves out)
 -------------------------------------------------------------------------
@@ -27,9 +33,9 @@ Data recipe (CPU-feasible; see ``docs/models.md`` for what this leaves out)
 * Training set: :data:`TRAIN` (Latin hypercube in (phi, chi), seed 0); held-out set: :data:`HELD`
   (seed 1, other series, other noise).
 
-Training: ``invdesign train all --preset ch2-default|ch3-default --config <stage config>``; the
-config files written into ``runs/`` are :data:`TRAIN_OVERRIDES` merged over the presets, seed 0.
-Torch runs on 2 threads (``torch.set_num_threads`` via ``OMP_NUM_THREADS``/``--threads``).
+Training: ``invdesign train vae|fp|denoiser --preset ch2-default|ch3-default --config FILE
+--resume``, FILE (written into ``runs/default_models/``) holding :data:`TRAIN_OVERRIDES` (merged
+over the preset; seed 0). Torch threads: ``--threads`` (``OMP_NUM_THREADS`` of the CLI runs).
 """
 
 from __future__ import annotations
@@ -40,7 +46,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +63,7 @@ TRAIN = dict(COMMON, n_series=64, snapshots=8, seed=0)
 HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
 
 VAE_LIMIT = 128
+SHIP_SAMPLER = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0}
 MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 TRAIN_OVERRIDES: dict = {
     "seed": 0,
@@ -65,7 +71,7 @@ TRAIN_OVERRIDES: dict = {
     "vae": {"widths": [4, 8, 32, 64, 64], "latent_channels": 4},
     "vae_train": {"steps": 800, "batch": 4, "crop": [32, 32, 32], "lr": 3e-3},
     "fp_train": {"steps": 1000},
-    "denoiser_train": {"steps": 600, "batch": 32},
+    "denoiser_train": {"steps": 2000, "batch": 32, "ema": 0.995},
     "checkpoint_every": 100,
 }
 
@@ -153,7 +159,8 @@ def evaluate(key: str, threads: int, extra: list[str]) -> None:
     name, phases = MODELS[key]
     r = cli("evaluate", str(RUNS / name), "--data", str(data_dir("held", phases)), "--n-conditions", "16",
             "--n-samples", "2", "--n-diversity", "8", "--seed", "0", "--json", *extra, threads=threads)
-    dest = ROOT / "benchmarks" / "results" / f"shipped_models_eval_{name}.json"
+    tag = "".join(f"_{a.lstrip('-')}" for a in extra)
+    dest = ROOT / "benchmarks" / "results" / f"shipped_models_eval_{name}{tag}.json"
     dest.write_text(r.stdout)
     print(r.stdout)
 
@@ -203,11 +210,16 @@ def figure(key: str, threads: int) -> None:
 
 
 def ship(key: str) -> None:
+    """Copy the model directory into the package, with the default sampler :data:`SHIP_SAMPLER`
+    (chosen from the evaluations at 10 and 20 steps: see docs/models.md)."""
     name, _ = MODELS[key]
     src, dest = RUNS / name, ROOT / "generators" / "weights" / name
     dest.mkdir(parents=True, exist_ok=True)
-    for f in ("config.json", "vae.safetensors", "fp.safetensors", "denoiser.safetensors"):
+    for f in ("vae.safetensors", "fp.safetensors", "denoiser.safetensors"):
         shutil.copy2(src / f, dest / f)
+    config = json.loads((src / "config.json").read_text())
+    config["sampler"] = dict(config.get("sampler", {}), **SHIP_SAMPLER)
+    (dest / "config.json").write_text(json.dumps(config, indent=2))
     print(f"shipped {src} -> {dest}")
 
 
