@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,13 +209,17 @@ def figure(key: str, threads: int) -> None:
 
 
 def ship(key: str) -> None:
-    """Copy the model directory into the package, with the default sampler :data:`SHIP_SAMPLER`
-    (chosen from the evaluations at 10 and 20 steps: see docs/models.md)."""
+    """Copy the model directory into the package (weights as float16), with the default sampler
+    :data:`SHIP_SAMPLER` (chosen from the evaluations at 10 and 20 steps: see docs/models.md)."""
+    from safetensors.torch import load_file, save_file
+
     name, _ = MODELS[key]
     src, dest = RUNS / name, ROOT / "generators" / "weights" / name
     dest.mkdir(parents=True, exist_ok=True)
     for f in ("vae.safetensors", "fp.safetensors", "denoiser.safetensors"):
-        shutil.copy2(src / f, dest / f)
+        # float16 on disk (loading casts back to the float32 parameters): halves the package
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in load_file(str(src / f)).items()}
+        save_file(weights, str(dest / f))
     config = json.loads((src / "config.json").read_text())
     config["sampler"] = dict(config.get("sampler", {}), **SHIP_SAMPLER)
     (dest / "config.json").write_text(json.dumps(config, indent=2))
