@@ -63,6 +63,12 @@ HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
 
 VAE_LIMIT = 128
 SHIP_SAMPLER = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0}
+# FP outputs: the data set's descriptors and the recipe (not its bookkeeping: seed, series, time)
+FP_TARGETS = {
+    "ch2": ["norm_STAT_e", "ABS_wf_D", "ABS_f_D", "DISS_wf10_D", "CT_f_e_conn", "CT_f_D_tort1",
+            "CT_f_A_tort1", "phi", "chi", "log_time"],
+    "ch3": ["vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D", "phi", "chi", "log_time"],
+}
 MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 TRAIN_OVERRIDES: dict = {
     "seed": 0,
@@ -146,7 +152,7 @@ def train(key: str, threads: int, stages: tuple[str, ...] = ("vae", "fp", "denoi
     out = RUNS / name
     out.mkdir(parents=True, exist_ok=True)
     cfg = out.parent / f"{name}.train.json"
-    cfg.write_text(json.dumps(TRAIN_OVERRIDES, indent=1))
+    cfg.write_text(json.dumps(dict(TRAIN_OVERRIDES, fp_targets=FP_TARGETS[key]), indent=1))
     for stage in stages:
         limit = ["--limit", str(VAE_LIMIT)] if stage == "vae" else []
         r = cli("train", stage, "--data", str(data_dir("train", phases)), "--out", str(out), "--preset", name,
