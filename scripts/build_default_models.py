@@ -62,6 +62,8 @@ TRAIN = dict(COMMON, n_series=64, snapshots=8, seed=0)
 HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
 
 VAE_LIMIT = 128
+# the denoisers were trained to 2000 steps, evaluated, then resumed to this many (stage denoiser_more)
+DENOISER_RESUMED_TO = 4000
 SHIP_SAMPLER = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0}
 # FP outputs: the data set's descriptors and the recipe (not its bookkeeping: seed, series, time)
 FP_TARGETS = {
@@ -155,6 +157,8 @@ def train(key: str, threads: int, stages: tuple[str, ...] = ("vae", "fp", "denoi
     cfg.write_text(json.dumps(dict(TRAIN_OVERRIDES, fp_targets=FP_TARGETS[key]), indent=1))
     for stage in stages:
         limit = ["--limit", str(VAE_LIMIT)] if stage == "vae" else []
+        if stage == "denoiser_more":  # resumed: the cosine schedule restarts from its middle
+            stage, limit = "denoiser", ["--steps", str(DENOISER_RESUMED_TO)]
         r = cli("train", stage, "--data", str(data_dir("train", phases)), "--out", str(out), "--preset", name,
                 "--config", str(cfg), "--resume", "--quiet", *limit, threads=threads)
         print(r.stdout, flush=True)
