@@ -202,8 +202,9 @@ def figure(key: str, threads: int) -> None:
             ax[2 * row, j].imshow(v[:, :, 32].T, cmap=cmap, vmin=0, vmax=phases - 1, interpolation="nearest")
             ax[2 * row + 1, j].imshow(v[:, 64, :].T, cmap=cmap, vmin=0, vmax=phases - 1, interpolation="nearest",
                                       origin="lower")
-            ax[2 * row, j].set_title(f"{what}\n" + ", ".join(f"{k}={x:.2f}" for k, x in
-                                                             zip(gen.condition_names, table[i])), fontsize=6.5)
+            pairs = [f"{k}={x:.2f}" for k, x in zip(gen.condition_names, table[i])]
+            ax[2 * row, j].set_title(f"{what}\n" + ", ".join(pairs[:2]) + "\n" + ", ".join(pairs[2:]),
+                                     fontsize=6.5)
     for a in ax.flat:
         a.set_xticks([])
         a.set_yticks([])
