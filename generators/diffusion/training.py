@@ -206,6 +206,7 @@ class Trainer:
     def train_vae(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """VAE on random crops: reconstruction + ``kl_weight`` * KL."""
         t = self.cfg["vae_train"]
+        torch.manual_seed(self.cfg["seed"])  # module init, dropout, VAE noise: reproducible runs
         crop = tuple(min(c, s) for c, s in zip(t["crop"], self.shape))
         if any(c % self.vae_factor for c in crop):
             raise ValueError(f"VAE crop {crop} not divisible by the VAE factor {self.vae_factor}")
@@ -255,6 +256,7 @@ class Trainer:
     def train_fp(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """FP on reparameterised latents (scaled) of full volumes -> standardised targets (MSE)."""
         t = self.cfg["fp_train"]
+        torch.manual_seed(self.cfg["seed"])  # module init, dropout, VAE noise: reproducible runs
         (mu, lv), (vmu, _), scale, itr, iva = self._split_latents()
         y_all = torch.as_tensor(self.data.table(self.target_names), dtype=torch.float32)
         y_mean = torch.tensor(self.target_stats.mean, dtype=torch.float32)
@@ -276,6 +278,7 @@ class Trainer:
     def train_denoiser(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """Epsilon-prediction MSE on scaled latents, ``i ~ U{1..T-1}``, condition dropout for CFG."""
         t = self.cfg["denoiser_train"]
+        torch.manual_seed(self.cfg["seed"])  # module init, dropout, VAE noise: reproducible runs
         (mu, lv), (vmu, vlv), scale, itr, iva = self._split_latents()
         c_all = torch.as_tensor(self.data.table(self.condition_names), dtype=torch.float32)
         c_mean = torch.tensor(self.cond_stats.mean)
