@@ -30,6 +30,11 @@ def _noise(shape, generator, device, dtype) -> torch.Tensor:
     return torch.randn(shape, generator=generator, device=gdev, dtype=dtype).to(device)
 
 
+def _start(x_init, shape, generator, device, dtype) -> torch.Tensor:
+    # x_T: the given start, or fresh N(0, I) noise
+    return x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+
+
 def _eps(eps_fn: EpsFn, x, i, schedule, context, dtype) -> torch.Tensor:
     t = schedule.model_time(i, x.shape[0], x.device)
     return eps_fn(x, t, context).to(dtype)
@@ -152,7 +157,7 @@ def ancestral(
     input is float32, as :meth:`DiscreteSchedule.model_time` gives it).
     """
     sched = schedule or linear_schedule()
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+    x = _start(x_init, shape, generator, device, dtype)
     return ancestral_loop(eps_fn, x, sched.buffers(), context, generator, first=first, time_dtype=torch.float32)
 
 
@@ -177,7 +182,7 @@ def ddim(
         raise ValueError(f"eta must be >= 0, got {eta}")
     sched = schedule or linear_schedule()
     idx = step_indices(steps, first, spacing, sched)
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+    x = _start(x_init, shape, generator, device, dtype)
     for i, j in zip(idx[:-1], idx[1:]):
         a_i, s_i = sched.alpha_sigma(i)
         a_j, s_j = sched.alpha_sigma(j)
@@ -215,7 +220,7 @@ def dpm_solver_pp_2m(
     """
     sched = schedule or linear_schedule()
     idx = step_indices(steps, first, spacing, sched)
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+    x = _start(x_init, shape, generator, device, dtype)
 
     def lam(i: int) -> float:
         a, s = sched.alpha_sigma(i)
