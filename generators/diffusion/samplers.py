@@ -120,11 +120,11 @@ def ancestral_loop(
     """
     for name in ("oneover_sqrta", "mab_over_sqrtmab", "sqrt_beta_t"):
         if name not in buffers:
-            raise ValueError(f"sched_buffers lacks {name!r}")
+            raise ValueError(f"the schedule buffers lack {name!r}")
     T = int(buffers["oneover_sqrta"].shape[0])
     start = T - 2 if first is None else int(first)
     if not 1 <= start <= T - 1:
-        raise ValueError(f"first_step must lie in [1, {T - 1}], got {start}")
+        raise ValueError(f"the first step (first_step) must lie in [1, {T - 1}], got {start}")
     dev, dt = x.device, x.dtype
     coef_a = buffers["oneover_sqrta"].to(dev, dt)
     coef_e = buffers["mab_over_sqrtmab"].to(dev, dt)
