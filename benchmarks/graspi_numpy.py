@@ -131,14 +131,17 @@ def _frac(num: float, den: float) -> float:
     return float(num) / float(den) if den else 0.0
 
 
-def describe(volume: np.ndarray, periodic: bool = False) -> dict[str, float]:
-    """Same names and conventions as ``objectives.describe`` (two- and three-phase)."""
+def _as_3d(volume: np.ndarray, periodic: bool) -> tuple[np.ndarray, tuple[bool, bool]]:
+    """A 2-D ``(X, Z)`` volume as ``(X, 1, Z)``, and the in-plane wrap flags ``(x, y)``."""
     v = np.asarray(volume)
     if v.ndim == 2:
-        v = v[:, None, :]
-        wrap = (periodic, False)
-    else:
-        wrap = (periodic, periodic)
+        return v[:, None, :], (periodic, False)
+    return v, (periodic, periodic)
+
+
+def describe(volume: np.ndarray, periodic: bool = False) -> dict[str, float]:
+    """Same names and conventions as ``objectives.describe`` (two- and three-phase)."""
+    v, wrap = _as_3d(volume, periodic)
     nz = v.shape[2]
     n = v.size
     donor, acceptor = v == 0, v == 1
@@ -194,12 +197,7 @@ def graph_distances(volume: np.ndarray, periodic: bool = False) -> dict[str, np.
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
 
-    v = np.asarray(volume)
-    if v.ndim == 2:
-        v = v[:, None, :]
-        wrap = (periodic, False)
-    else:
-        wrap = (periodic, periodic)
+    v, wrap = _as_3d(volume, periodic)
     shape = v.shape
     n = v.size
     idx = np.arange(n).reshape(shape)

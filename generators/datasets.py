@@ -19,23 +19,33 @@ import torch
 from torch.utils.data import Dataset
 
 
-def shard_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Resolve a directory (its ``*.h5``/``*.hdf5``), a glob, a file, or a list of them, sorted."""
+def shard_paths(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                recursive: bool = False) -> list[Path]:
+    """Resolve a directory (its ``*.h5``/``*.hdf5``), a glob, a file, or a list of them, sorted.
+
+    With ``recursive=True`` a directory's subdirectories are searched too.
+
+    Raises
+    ------
+    ValueError
+        If a directory holds no shard or a path matches nothing.
+    """
     items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     paths: list[Path] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted([*p.glob("*.h5"), *p.glob("*.hdf5")])
+            find = p.rglob if recursive else p.glob
+            found = sorted([*find("*.h5"), *find("*.hdf5")])
             if not found:
-                raise ValueError(f"{p}: the directory holds no .h5/.hdf5 shards")
+                raise ValueError(f"{p}: the directory holds no HDF5 shards (no .h5/.hdf5 files)")
             paths.extend(found)
         elif p.is_file():
             paths.append(p)
         else:
             found = sorted(Path(s) for s in glob.glob(str(item)))
             if not found:
-                raise ValueError(f"{item}: no such shard file, directory or glob match")
+                raise ValueError(f"{item}: no HDF5 shards (no such shard file, directory or glob match)")
             paths.extend(found)
     return paths
 

@@ -11,20 +11,11 @@ import torch
 from generators.microgen3d import PACKS, PackConfig, build_fp, build_modules, build_vae, load_pack
 from generators.microgen3d.formula import formula_state_dict
 from generators.microgen3d.weights import load_into
+from tests.microgen3d_tiny import tiny_pack
 
 FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "microgen3d"
 
-TINY = PackConfig(
-    name="tiny",
-    in_shape=(1, 32, 32, 32),
-    latent_ch=2,
-    first_stride=1,
-    fp_names=("a", "b", "c"),
-    condition_names=("a", "b"),
-    channels=(4, 4, 8, 8),
-    n_feat=16,
-    T=20,
-)
+TINY = tiny_pack(T=20)
 
 
 class _Marker:

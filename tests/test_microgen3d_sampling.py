@@ -20,18 +20,9 @@ from generators.microgen3d import (
     three_levels,
 )
 from generators.protocol import Generator
+from tests.microgen3d_tiny import tiny_pack
 
-TINY = PackConfig(
-    name="tiny",
-    in_shape=(1, 32, 32, 32),
-    latent_ch=2,
-    first_stride=1,
-    fp_names=("a", "b", "c"),
-    condition_names=("a", "b"),
-    channels=(4, 4, 8, 8),
-    n_feat=16,
-    T=10,
-)
+TINY = tiny_pack(T=10)
 CONDS = torch.tensor([[0.2, 0.3], [0.6, 0.5]])
 
 

@@ -32,6 +32,18 @@ def free_energy(c: torch.Tensor, chi, kappa: float = 1.0, eps: float = EPS) -> t
     return bulk + 0.5 * kappa * grad2
 
 
+def _power_spectrum(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|FFT(c - mean c)|^2`` per run ``(B, N)`` and the wavenumber magnitudes ``(N,)``
+    (radians per voxel), both flattened over the full (not half) spectrum."""
+    shape = tuple(c.shape[1:])
+    dims = tuple(range(-len(shape), 0))
+    c_hat = torch.fft.fftn(c - c.flatten(1).mean(1).reshape(-1, *([1] * len(shape))), dim=dims)
+    power = (c_hat.abs() ** 2).flatten(1)
+    ks = [2 * math.pi * torch.fft.fftfreq(n, device=c.device, dtype=c.dtype) for n in shape]
+    kmag = torch.sqrt(sum(g * g for g in torch.meshgrid(*ks, indexing="ij"))).flatten()
+    return power, kmag
+
+
 def structure_factor(c: torch.Tensor, bins: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Spherically averaged structure factor of ``c - mean(c)``.
 
@@ -39,11 +51,7 @@ def structure_factor(c: torch.Tensor, bins: int | None = None) -> tuple[torch.Te
     ``(B, nbins)``. The k = 0 mode is excluded.
     """
     shape = tuple(c.shape[1:])
-    dims = tuple(range(-len(shape), 0))
-    c_hat = torch.fft.fftn(c - c.flatten(1).mean(1).reshape(-1, *([1] * len(shape))), dim=dims)
-    power = (c_hat.abs() ** 2).flatten(1)
-    ks = [2 * math.pi * torch.fft.fftfreq(n, device=c.device, dtype=c.dtype) for n in shape]
-    kmag = torch.sqrt(sum(g * g for g in torch.meshgrid(*ks, indexing="ij"))).flatten()
+    power, kmag = _power_spectrum(c)
     dk = 2 * math.pi / max(shape)
     nb = bins or int(math.pi / dk) + 1
     idx = torch.clamp((kmag / dk).round().long(), max=nb)
@@ -57,12 +65,7 @@ def structure_factor(c: torch.Tensor, bins: int | None = None) -> tuple[torch.Te
 
 def characteristic_length(c: torch.Tensor) -> torch.Tensor:
     """Domain size ``L = 2 pi / <k>`` (voxels) per run from the first moment of S(k)."""
-    shape = tuple(c.shape[1:])
-    dims = tuple(range(-len(shape), 0))
-    c_hat = torch.fft.fftn(c - c.flatten(1).mean(1).reshape(-1, *([1] * len(shape))), dim=dims)
-    power = (c_hat.abs() ** 2).flatten(1)
-    ks = [2 * math.pi * torch.fft.fftfreq(n, device=c.device, dtype=c.dtype) for n in shape]
-    kmag = torch.sqrt(sum(g * g for g in torch.meshgrid(*ks, indexing="ij"))).flatten()
+    power, kmag = _power_spectrum(c)
     k1 = (power * kmag).sum(1) / power.sum(1).clamp_min(torch.finfo(c.dtype).tiny)
     return 2 * math.pi / k1
 

@@ -1,18 +1,23 @@
 """Training data for the diffusion pipeline: volumes and their labels from HDF5 shards.
 
-Layout read (MicroGen3D's): every ``*.h5`` / ``*.hdf5`` file under a directory holds one 3-D
-(or ``(1, X, Y, Z)``) dataset per sample (any group depth); the sample's labels (descriptors, recipe ``phi``, ``chi``,
-``log_time``) are scalar attributes of that dataset. Volumes are stored as labels (0/1/2) or as
-floats (two-phase 0/1; rounded). Only labels present on every sample are kept.
+Layout read (MicroGen3D's, :mod:`objectives.io.hdf5`): every ``*.h5`` / ``*.hdf5`` shard holds one
+3-D (or ``(1, X, Y, Z)``) root dataset per sample; the sample's labels (descriptors, recipe ``phi``,
+``chi``, ``log_time``) are scalar attributes of that dataset. Volumes are stored as labels (0/1/2),
+integer or integral floats. Only labels present on every sample are kept. The same shards are
+served lazily, with per-item random crops, by :class:`generators.datasets.H5VolumeDataset`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from generators.datasets import shard_paths
+from objectives.io.hdf5 import h5_sample_names, read_h5_samples
 
 
 @dataclass
@@ -50,35 +55,36 @@ class VolumeSet:
         return np.stack([self.labels[k] for k in names], axis=1).astype(np.float64)
 
 
-def load_shards(path: str | Path, limit: int | None = None) -> VolumeSet:
-    """Read every sample of the HDF5 shards under ``path`` (a directory or one file).
+def load_shards(path: str | Path | Sequence[str | Path], limit: int | None = None) -> VolumeSet:
+    """Read every sample (or the first ``limit``) of the HDF5 shards at ``path`` into memory.
+
+    ``path`` is a directory (searched recursively), a file, a glob or a list of them
+    (:func:`generators.datasets.shard_paths`); shards are read in path order, samples in
+    MicroGen3D's order, by :mod:`objectives.io.hdf5`.
 
     Raises
     ------
     ValueError
-        If no shard or sample is found or volume shapes differ.
+        If no shard or sample is found, a volume is not integer labels, or volume shapes differ.
     """
-    import h5py
-
-    p = Path(path)
-    files = [p] if p.is_file() else sorted([*p.rglob("*.h5"), *p.rglob("*.hdf5")]) if p.is_dir() else []
-    if not files:
-        raise ValueError(f"no HDF5 shards (*.h5, *.hdf5) at {p}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    files = shard_paths(path, recursive=True)
     vols: list[np.ndarray] = []
     labels: list[dict[str, float]] = []
-
-    def visit(_name, obj) -> None:
-        is_volume = isinstance(obj, h5py.Dataset) and (obj.ndim == 3 or (obj.ndim == 4 and obj.shape[0] == 1))
-        if is_volume and (limit is None or len(vols) < limit):
-            v = obj[()].reshape(obj.shape[-3:])
-            vols.append(np.rint(v).astype(np.uint8) if v.dtype.kind == "f" else v.astype(np.uint8))
-            labels.append({k: float(a) for k, a in obj.attrs.items() if np.ndim(a) == 0 and _is_number(a)})
-
     for f in files:
-        with h5py.File(f, "r") as h:
-            h.visititems(visit)
+        n = len(h5_sample_names(f))
+        if limit is not None:
+            n = min(n, limit - len(vols))
+        if n <= 0:
+            continue
+        v, attrs, _ = read_h5_samples(f, range(n))
+        if v.ndim != 4:
+            raise ValueError(f"{f}: samples are {v.ndim - 1}-D, need 3-D volumes")
+        vols.extend(v)
+        labels.extend({k: float(a) for k, a in at.items() if np.ndim(a) == 0 and _is_number(a)} for at in attrs)
     if not vols:
-        raise ValueError(f"no 3-D sample datasets in the shards at {p}")
+        raise ValueError(f"no 3-D sample datasets in the shards at {path}")
     shapes = {v.shape for v in vols}
     if len(shapes) > 1:
         raise ValueError(f"samples have different shapes {sorted(shapes)}")

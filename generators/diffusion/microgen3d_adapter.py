@@ -39,13 +39,20 @@ def paper_config(pack: str, bounds: dict[str, tuple[float, float]] | None = None
     rng = {**_DEFAULT_RANGE, **(bounds or {})}
     lo = [rng.get(k, (0.0, 1.0))[0] for k in p["context"]]
     hi = [rng.get(k, (0.0, 1.0))[1] for k in p["context"]]
-    n = len(p["fp"])
+    return _config(pack, p["phases"], p["shape"], p["latent"], p["context"], p["fp"], lo, hi)
+
+
+def _config(name: str, phases: int, shape: list[int], latent: list[int], context: list[str],
+            fp: list[str], lo: list[float], hi: list[float]) -> ModelConfig:
+    """A MicroGen3D pack as a :class:`ModelConfig`: conditions scaled from ``[lo, hi]`` (mean the
+    centre, std a quarter of the range), FP outputs unscaled, the published sampler by default."""
+    n = len(fp)
     return ModelConfig(
-        family="microgen3d", phases=p["phases"], shape=p["shape"], latent_shape=p["latent"],
-        architecture={"pack": {"name": pack}},
-        conditions=Stats(p["context"], lo, hi, [(a + b) / 2 for a, b in zip(lo, hi)],
+        family="microgen3d", phases=phases, shape=shape, latent_shape=latent,
+        architecture={"pack": {"name": name}},
+        conditions=Stats(context, lo, hi, [(a + b) / 2 for a, b in zip(lo, hi)],
                          [(b - a) / 4 for a, b in zip(lo, hi)]),
-        fp_outputs=Stats(p["fp"], [0.0] * n, [1.0] * n, [0.0] * n, [1.0] * n),
+        fp_outputs=Stats(fp, [0.0] * n, [1.0] * n, [0.0] * n, [1.0] * n),
         sampler={"name": "ancestral", "steps": None, "guidance": 1.0})
 
 
@@ -71,15 +78,9 @@ def from_pack(loaded, pack: str | None = None, device="cpu", bounds=None) -> Lat
         b = getattr(loaded, "bounds", None)
         d = len(cfg_src.condition_names)
         lo, hi = (b[0].tolist(), b[1].tolist()) if b is not None else ([0.0] * d, [1.0] * d)
-        n = len(cfg_src.fp_names)
-        config = ModelConfig(
-            family="microgen3d", phases=int(getattr(loaded, "phases", cfg_src.phases)),
-            shape=list(cfg_src.volume_shape), latent_shape=list(cfg_src.latent_shape),
-            architecture={"pack": {"name": str(getattr(cfg_src, "name", pack))}},
-            conditions=Stats(list(cfg_src.condition_names), lo, hi, [(a + c) / 2 for a, c in zip(lo, hi)],
-                             [(c - a) / 4 for a, c in zip(lo, hi)]),
-            fp_outputs=Stats(list(cfg_src.fp_names), [0.0] * n, [1.0] * n, [0.0] * n, [1.0] * n),
-            sampler={"name": "ancestral", "steps": None, "guidance": 1.0})
+        config = _config(str(getattr(cfg_src, "name", pack)), int(getattr(loaded, "phases", cfg_src.phases)),
+                         list(cfg_src.volume_shape), list(cfg_src.latent_shape),
+                         list(cfg_src.condition_names), list(cfg_src.fp_names), lo, hi)
         labeler = getattr(loaded, "labeler", None)
         to_labels = (lambda v: labeler(v[:, 0])) if labeler is not None else None
         return LatentDiffusionGenerator(MicroGen3DLatentModel(vae, fp, den, config, to_labels), device)

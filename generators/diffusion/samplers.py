@@ -12,7 +12,7 @@ Seeds: pass a ``torch.Generator``; the same generator state gives the same sampl
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -28,6 +28,11 @@ def _noise(shape, generator, device, dtype) -> torch.Tensor:
     # drawn on the generator's device, then moved: identical numbers for a given seed
     gdev = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=gdev, dtype=dtype).to(device)
+
+
+def _start(x_init, shape, generator, device, dtype) -> torch.Tensor:
+    # x_T: the given start, or fresh N(0, I) noise
+    return x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
 
 
 def _eps(eps_fn: EpsFn, x, i, schedule, context, dtype) -> torch.Tensor:
@@ -68,6 +73,72 @@ def step_indices(
     return out
 
 
+def ancestral_loop(
+    eps_fn: EpsFn,
+    x: torch.Tensor,
+    buffers: Mapping[str, torch.Tensor],
+    context: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    first: int | None = None,
+    time_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """The published reverse diffusion loop from ``x`` (= x_T) over precomputed schedule buffers.
+
+    For ``i = first`` down to 1: ``eps = eps_fn(x, i / T, context)`` and
+    ``x = oneover_sqrta[i] * (x - eps * mab_over_sqrtmab[i]) + sqrt_beta_t[i] * z`` with
+    ``z ~ N(0, I)``, except ``z = 0`` at ``i = 1`` (998 network evaluations for T = 1000 and
+    ``first = T - 2``, as published). The update runs in ``x``'s dtype and device: the buffers
+    are cast to it, and so is the network output.
+
+    Parameters
+    ----------
+    eps_fn : callable
+        ``eps_fn(x, t, context) -> eps`` with ``t`` a ``(B,)`` tensor of ``step / T``.
+    x : Tensor ``(B, C, ...)``
+        Starting noise.
+    buffers : mapping
+        At least ``oneover_sqrta``, ``mab_over_sqrtmab``, ``sqrt_beta_t`` (each ``(T,)``).
+    context : Tensor ``(B, d)``, optional
+        Conditions, passed through to ``eps_fn``.
+    generator : torch.Generator, optional
+        Source of the per-step noise (drawn on its device, then moved to ``x``'s).
+    first : int, optional
+        Index to start from (default ``T - 2``, as published).
+    time_dtype : torch.dtype, optional
+        dtype of the time input ``t`` (default ``x``'s).
+
+    Returns
+    -------
+    Tensor
+        The final latent ``x_0``, same shape as ``x``.
+
+    Raises
+    ------
+    ValueError
+        If a buffer is missing or ``first`` is not in ``[1, T - 1]``.
+    """
+    for name in ("oneover_sqrta", "mab_over_sqrtmab", "sqrt_beta_t"):
+        if name not in buffers:
+            raise ValueError(f"the schedule buffers lack {name!r}")
+    T = int(buffers["oneover_sqrta"].shape[0])
+    start = T - 2 if first is None else int(first)
+    if not 1 <= start <= T - 1:
+        raise ValueError(f"the first step (first_step) must lie in [1, {T - 1}], got {start}")
+    dev, dt = x.device, x.dtype
+    coef_a = buffers["oneover_sqrta"].to(dev, dt)
+    coef_e = buffers["mab_over_sqrtmab"].to(dev, dt)
+    coef_z = buffers["sqrt_beta_t"].to(dev, dt)
+    b = x.shape[0]
+    for i in range(start, 0, -1):
+        t = torch.full((b,), i / T, dtype=time_dtype or dt, device=dev)
+        eps = eps_fn(x, t, context).to(dt)
+        x = coef_a[i] * (x - eps * coef_e[i])
+        if i > 1:
+            x = x + coef_z[i] * _noise(x.shape, generator, dev, dt)
+    return x
+
+
 def ancestral(
     eps_fn: EpsFn,
     shape: tuple[int, ...],
@@ -82,18 +153,12 @@ def ancestral(
 ) -> torch.Tensor:
     """MicroGen3D's published DDPM loop (998 network calls with ``first = 998``).
 
-    ``x ~ N(0, I)``; for ``i = first .. 1``:
-    ``x = (x - eps * (1 - a_i) / sqrt(1 - abar_i)) / sqrt(a_i) + sqrt(beta_i) z``, ``z = 0`` at ``i = 1``.
+    ``x ~ N(0, I)``, then :func:`ancestral_loop` over ``schedule``'s buffers (the network time
+    input is float32, as :meth:`DiscreteSchedule.model_time` gives it).
     """
     sched = schedule or linear_schedule()
-    buf = {k: v.tolist() for k, v in sched.buffers().items()}
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
-    for i in range(first, 0, -1):
-        eps = _eps(eps_fn, x, i, sched, context, dtype)
-        x = buf["oneover_sqrta"][i] * (x - eps * buf["mab_over_sqrtmab"][i])
-        if i > 1:
-            x = x + buf["sqrt_beta_t"][i] * _noise(x.shape, generator, device, dtype)
-    return x
+    x = _start(x_init, shape, generator, device, dtype)
+    return ancestral_loop(eps_fn, x, sched.buffers(), context, generator, first=first, time_dtype=torch.float32)
 
 
 def ddim(
@@ -117,7 +182,7 @@ def ddim(
         raise ValueError(f"eta must be >= 0, got {eta}")
     sched = schedule or linear_schedule()
     idx = step_indices(steps, first, spacing, sched)
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+    x = _start(x_init, shape, generator, device, dtype)
     for i, j in zip(idx[:-1], idx[1:]):
         a_i, s_i = sched.alpha_sigma(i)
         a_j, s_j = sched.alpha_sigma(j)
@@ -155,7 +220,7 @@ def dpm_solver_pp_2m(
     """
     sched = schedule or linear_schedule()
     idx = step_indices(steps, first, spacing, sched)
-    x = x_init.to(device, dtype) if x_init is not None else _noise(shape, generator, device, dtype)
+    x = _start(x_init, shape, generator, device, dtype)
 
     def lam(i: int) -> float:
         a, s = sched.alpha_sigma(i)

@@ -1,9 +1,13 @@
-"""The discrete DDPM noise schedule shared by every sampler and by training.
+"""The discrete DDPM noise schedule shared by every sampler, by training and by MicroGen3D.
 
 Conventions (as in MicroGen3D): linear betas from ``beta_1 = 1e-4`` to ``beta_T = 0.02`` over
 ``T = 1000`` steps, step index ``i`` in ``0 .. T-1``, ``alphabar[i] = prod_{j<=i} (1 - beta[j])``
 (by a cumulative sum of logs), a noisy latent ``x_i = sqrt(alphabar[i]) x_0 + sqrt(1 - alphabar[i]) eps``
 and the network time input ``t = i / T`` (a float in ``[0, 1)``).
+
+:func:`ddpm_schedules` builds the 7 buffers exactly as the published ``ddpm.pt`` stores them
+(checked against the golden ``sched``); :class:`DiscreteSchedule` is the float64 view the samplers
+use, built by the same formulas (:func:`schedule_buffers`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,66 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+#: The published buffer names, in ``ddpm.pt`` order.
+SCHEDULE_NAMES: tuple[str, ...] = (
+    "alpha_t",
+    "oneover_sqrta",
+    "sqrt_beta_t",
+    "alphabar_t",
+    "sqrtab",
+    "sqrtmab",
+    "mab_over_sqrtmab",
+)
+
+
+def schedule_buffers(beta_t: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The 7 DDPM buffers of a ``(T,)`` tensor of betas, in its dtype.
+
+    ``alpha_t = 1 - beta_t``, ``alphabar_t = exp(cumsum(log(alpha_t)))``,
+    ``mab_over_sqrtmab = (1 - alpha_t) / sqrt(1 - alphabar_t)``; keys in :data:`SCHEDULE_NAMES` order.
+    """
+    alpha_t = 1 - beta_t
+    alphabar_t = torch.cumsum(torch.log(alpha_t), dim=0).exp()
+    sqrtmab = torch.sqrt(1 - alphabar_t)
+    return {
+        "alpha_t": alpha_t,
+        "oneover_sqrta": 1 / torch.sqrt(alpha_t),
+        "sqrt_beta_t": torch.sqrt(beta_t),
+        "alphabar_t": alphabar_t,
+        "sqrtab": torch.sqrt(alphabar_t),
+        "sqrtmab": sqrtmab,
+        "mab_over_sqrtmab": (1 - alpha_t) / sqrtmab,
+    }
+
+
+def ddpm_schedules(
+    beta1: float = 1e-4, beta2: float = 0.02, T: int = 1000, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
+    """The DDPM schedule of the published model, each entry of shape ``(T,)``.
+
+    ``beta_t`` is ``linspace(beta1, beta2, T)``; ``alphabar_t = exp(cumsum(log(1 - beta_t)))``.
+
+    Parameters
+    ----------
+    beta1, beta2 : float
+        First and last noise variance, ``0 < beta1 < beta2 < 1``.
+    T : int
+        Number of diffusion steps.
+    dtype : torch.dtype
+        Precision the schedule is computed in (the published buffers are float32).
+
+    Returns
+    -------
+    dict
+        ``alpha_t, oneover_sqrta, sqrt_beta_t, alphabar_t, sqrtab, sqrtmab, mab_over_sqrtmab``
+        (in that order), where ``mab_over_sqrtmab = (1 - alpha_t) / sqrt(1 - alphabar_t)``.
+    """
+    if not 0.0 < beta1 < beta2 < 1.0:
+        raise ValueError(f"need 0 < beta1 < beta2 < 1, got beta1={beta1}, beta2={beta2}")
+    if int(T) != T or T < 2:
+        raise ValueError(f"T must be an integer >= 2, got {T!r}")
+    return schedule_buffers(torch.linspace(beta1, beta2, int(T), dtype=dtype))
 
 
 @dataclass(frozen=True)
@@ -44,23 +108,12 @@ class DiscreteSchedule:
         return torch.full((batch,), i / self.T, dtype=torch.float32, device=device)
 
     def buffers(self) -> dict[str, torch.Tensor]:
-        """The 7 MicroGen3D buffers (alpha_t, oneover_sqrta, sqrt_beta_t, alphabar_t, sqrtab,
-        sqrtmab, mab_over_sqrtmab), float64."""
-        a = 1.0 - self.betas
-        ab = self.alphabar
-        return {
-            "alpha_t": a,
-            "oneover_sqrta": 1.0 / a.sqrt(),
-            "sqrt_beta_t": self.betas.sqrt(),
-            "alphabar_t": ab,
-            "sqrtab": ab.sqrt(),
-            "sqrtmab": (1.0 - ab).sqrt(),
-            "mab_over_sqrtmab": (1.0 - a) / (1.0 - ab).sqrt(),
-        }
+        """The 7 MicroGen3D buffers (:data:`SCHEDULE_NAMES`) of these betas, float64."""
+        return schedule_buffers(self.betas)
 
 
 def linear_schedule(beta_1: float = 1e-4, beta_T: float = 0.02, T: int = 1000) -> DiscreteSchedule:
-    """The paper's linear schedule (``linspace(beta_1, beta_T, T)``).
+    """The paper's linear schedule (``linspace(beta_1, beta_T, T)``), in float64.
 
     Raises
     ------
@@ -72,5 +125,4 @@ def linear_schedule(beta_1: float = 1e-4, beta_T: float = 0.02, T: int = 1000) -
     if not (0.0 < beta_1 < 1.0 and 0.0 < beta_T < 1.0):
         raise ValueError(f"betas must lie in (0, 1), got {beta_1} and {beta_T}")
     betas = torch.linspace(beta_1, beta_T, T, dtype=torch.float64)
-    alphabar = torch.exp(torch.cumsum(torch.log1p(-betas), dim=0))
-    return DiscreteSchedule(betas=betas, alphabar=alphabar)
+    return DiscreteSchedule(betas=betas, alphabar=schedule_buffers(betas)["alphabar_t"])

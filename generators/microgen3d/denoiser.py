@@ -5,58 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from generators.diffusion.schedule import SCHEDULE_NAMES, ddpm_schedules
 from generators.microgen3d.unet import ContextUnet
 
-SCHEDULE_NAMES: tuple[str, ...] = (
-    "alpha_t",
-    "oneover_sqrta",
-    "sqrt_beta_t",
-    "alphabar_t",
-    "sqrtab",
-    "sqrtmab",
-    "mab_over_sqrtmab",
-)
-
-
-def ddpm_schedules(
-    beta1: float = 1e-4, beta2: float = 0.02, T: int = 1000, dtype: torch.dtype = torch.float32
-) -> dict[str, torch.Tensor]:
-    """The DDPM schedule of the published model, each entry of shape ``(T,)``.
-
-    ``beta_t`` is ``linspace(beta1, beta2, T)``; ``alphabar_t = exp(cumsum(log(1 - beta_t)))``.
-
-    Parameters
-    ----------
-    beta1, beta2 : float
-        First and last noise variance, ``0 < beta1 < beta2 < 1``.
-    T : int
-        Number of diffusion steps.
-    dtype : torch.dtype
-        Precision the schedule is computed in (the published buffers are float32).
-
-    Returns
-    -------
-    dict
-        ``alpha_t, oneover_sqrta, sqrt_beta_t, alphabar_t, sqrtab, sqrtmab, mab_over_sqrtmab``
-        (in that order), where ``mab_over_sqrtmab = (1 - alpha_t) / sqrt(1 - alphabar_t)``.
-    """
-    if not 0.0 < beta1 < beta2 < 1.0:
-        raise ValueError(f"need 0 < beta1 < beta2 < 1, got beta1={beta1}, beta2={beta2}")
-    if int(T) != T or T < 2:
-        raise ValueError(f"T must be an integer >= 2, got {T!r}")
-    beta_t = torch.linspace(beta1, beta2, int(T), dtype=dtype)
-    alpha_t = 1 - beta_t
-    alphabar_t = torch.cumsum(torch.log(alpha_t), dim=0).exp()
-    sqrtmab = torch.sqrt(1 - alphabar_t)
-    return {
-        "alpha_t": alpha_t,
-        "oneover_sqrta": 1 / torch.sqrt(alpha_t),
-        "sqrt_beta_t": torch.sqrt(beta_t),
-        "alphabar_t": alphabar_t,
-        "sqrtab": torch.sqrt(alphabar_t),
-        "sqrtmab": sqrtmab,
-        "mab_over_sqrtmab": (1 - alpha_t) / sqrtmab,
-    }
+__all__ = ["SCHEDULE_NAMES", "Denoiser", "ddpm_schedules"]
 
 
 class Denoiser(nn.Module):

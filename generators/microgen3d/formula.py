@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from generators.microgen3d.denoiser import SCHEDULE_NAMES, ddpm_schedules
+from generators.diffusion.schedule import SCHEDULE_NAMES, ddpm_schedules
 
 PARTS = ("vae", "fp", "ddpm")
 

@@ -1,10 +1,16 @@
-"""The published MicroGen3D ancestral (DDPM) sampler, as a plain function over an epsilon model."""
+"""The published MicroGen3D ancestral (DDPM) sampler over an epsilon model and the 7 buffers.
+
+The loop itself is :func:`generators.diffusion.samplers.ancestral_loop`; this is its
+MicroGen3D-named entry point (buffers as stored in ``ddpm.pt``, ``first_step``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 import torch
+
+from generators.diffusion.samplers import ancestral_loop
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -27,7 +33,7 @@ def ancestral_sample(
     Parameters
     ----------
     eps_fn : callable
-        ``eps_fn(x, t, context) -> eps`` with ``t`` a ``(B,)`` tensor of ``step / T``.
+        ``eps_fn(x, t, context) -> eps`` with ``t`` a ``(B,)`` tensor of ``step / T`` (``x``'s dtype).
     x : Tensor ``(B, L, x, y, z)``
         Starting noise.
     sched_buffers : mapping
@@ -35,7 +41,7 @@ def ancestral_sample(
     context : Tensor ``(B, d)``
         Conditions, passed through to ``eps_fn``.
     generator : torch.Generator, optional
-        Source of the per-step noise (on ``x``'s device).
+        Source of the per-step noise.
     first_step : int, optional
         Index to start from (default ``T - 2``, as published); smaller values give a truncated,
         lower-quality loop that is only useful for smoke tests.
@@ -45,22 +51,4 @@ def ancestral_sample(
     Tensor
         The final latent ``x_0``, same shape as ``x``.
     """
-    for name in ("oneover_sqrta", "mab_over_sqrtmab", "sqrt_beta_t"):
-        if name not in sched_buffers:
-            raise ValueError(f"sched_buffers lacks {name!r}")
-    T = int(sched_buffers["oneover_sqrta"].shape[0])
-    start = T - 2 if first_step is None else int(first_step)
-    if not 1 <= start <= T - 1:
-        raise ValueError(f"first_step must lie in [1, {T - 1}], got {start}")
-    coef_a = sched_buffers["oneover_sqrta"].to(x.device, x.dtype)
-    coef_e = sched_buffers["mab_over_sqrtmab"].to(x.device, x.dtype)
-    coef_z = sched_buffers["sqrt_beta_t"].to(x.device, x.dtype)
-    b = x.shape[0]
-    for i in range(start, 0, -1):
-        t = torch.full((b,), i / T, dtype=x.dtype, device=x.device)
-        eps = eps_fn(x, t, context)
-        x = coef_a[i] * (x - eps * coef_e[i])
-        if i > 1:
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = x + coef_z[i] * z
-    return x
+    return ancestral_loop(eps_fn, x, sched_buffers, context, generator, first=first_step)
