@@ -97,3 +97,15 @@ def test_volume_fraction_follows_the_condition(shipped):
 def test_unknown_name_lists_the_shipped_models():
     with pytest.raises(ValueError, match="ch2-default"):
         generators.load("no-such-model")
+
+
+def test_the_configured_ddim_eta_reaches_the_sampler(shipped):
+    """The shipped default is stochastic DDIM (eta = 1, docs/models.md): the config's eta must be
+    what runs, and it must differ from deterministic DDIM on the same start noise."""
+    _, gen, target, _ = shipped
+    assert gen.config.sampler["name"] == "ddim" and gen.config.sampler["eta"] == 1.0
+    lat_default, _ = gen.sample_latents(target, n=1, seed=3, steps=5)
+    lat_eta1, _ = gen.sample_latents(target, n=1, seed=3, steps=5, eta=1.0)
+    lat_eta0, _ = gen.sample_latents(target, n=1, seed=3, steps=5, eta=0.0)
+    assert torch.equal(lat_default, lat_eta1)
+    assert not torch.allclose(lat_default, lat_eta0)

@@ -77,7 +77,7 @@ class LatentDiffusionGenerator:
     @torch.inference_mode()
     def sample_latents(self, conditions, n: int = 1, seed: int | None = None, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None,
-                       batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+                       batch_size: int = 256, eta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -88,6 +88,10 @@ class LatentDiffusionGenerator:
         kwargs = {} if name == "ancestral" else {"steps": int(steps or defaults.get("steps") or 20)}
         if name == "ancestral" and steps:
             kwargs["first"] = int(steps)
+        if name == "ddim":
+            # eta = 0: deterministic DDIM; eta = 1: stochastic (ancestral-like) steps. The model's
+            # config carries its default (the shipped models use 1: see docs/models.md).
+            kwargs["eta"] = float(defaults.get("eta", 0.0) if eta is None else eta)
         rows = self.check_conditions(conditions).repeat_interleave(n, 0)
         eps = cfg(self._eps_fn(), guidance, self.model.null_context)
         gen = torch.Generator(device=self.device)
@@ -120,7 +124,7 @@ class LatentDiffusionGenerator:
 
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
                steps: int | None = None, guidance: float | None = None, batch_size: int = 256,
-               decode_chunk: int = 16) -> Samples:
+               decode_chunk: int = 16, eta: float | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters
@@ -137,8 +141,11 @@ class LatentDiffusionGenerator:
             Network evaluations (default from the config).
         guidance : float, optional
             Classifier-free guidance scale (1 = plain conditional).
+        eta : float, optional
+            DDIM only: 0 deterministic, 1 stochastic (default from the config).
         """
-        latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size)
+        latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size,
+                                            eta=eta)
         return Samples(volumes=self.decode(latents, decode_chunk), conditions=rows, latents=latents,
                        predicted=self.predict(latents))
 
