@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from invdesign.loop.api import resolve_generator
 from invdesign.loop.measure import DescribeBatch, measure
 from invdesign.loop.results import DesignResult
 from objectives.losses import distance, target_tensors
@@ -72,10 +73,20 @@ def phases_of(targets: Targets) -> int:
 
 
 def default_simulator(
-    device: str | torch.device = "cpu", shape: tuple[int, ...] | None = None, phases: int = 2
+    device: str | torch.device = "cpu", shape: tuple[int, ...] | None = None, phases: int = 2,
+    model=None,
 ):
-    """The project's Cahn-Hilliard generator (``generators.cahn_hilliard``) for ``shape`` volumes
-    (its default 128x128x64 when None) with ``phases`` phases."""
+    """The Cahn-Hilliard generator a recipe is verified with.
+
+    With ``model`` (a name, a directory or a generator) whose training data came from a recorded
+    simulator (``recipe_simulator``), that same simulator; otherwise the project's default
+    Cahn-Hilliard generator (``generators.cahn_hilliard``) for ``shape`` volumes (its default
+    128x128x64 when None) with ``phases`` phases.
+    """
+    if model is not None:
+        model = resolve_generator(model, device=device)
+        if hasattr(model, "recipe_simulator") and getattr(model.config, "simulator", None):
+            return model.recipe_simulator(device)
     try:
         from generators import cahn_hilliard
     except ImportError:
@@ -87,6 +98,15 @@ def default_simulator(
     if shape is not None:
         kwargs["shape"] = tuple(int(n) for n in shape)
     return cls(**kwargs)
+
+
+def _loadable(model, device):
+    """A design's recorded model if it can be resolved here, else None (the default simulator):
+    a study records generator objects by label only."""
+    try:
+        return resolve_generator(model, device=device)
+    except ValueError:
+        return None
 
 
 def _candidate_row(candidate) -> tuple[Mapping, Targets | None]:
@@ -122,6 +142,7 @@ def verify(
     device: str | torch.device = "cpu",
     describe: DescribeBatch | None = None,
     shape: tuple[int, ...] | None = None,
+    model=None,
 ) -> VerifyResult:
     """Simulate a candidate's recipe and compare the outcome with the targets and the candidate.
 
@@ -146,6 +167,10 @@ def verify(
         Volume shape for the default simulator (default: the candidate volumes' shape when
         ``candidate`` is a DesignResult, else the simulator's default). Its phases (2 or 3)
         follow the target names.
+    model : str, path or generator, optional
+        The model the candidate came from (default: a DesignResult's own model). When its
+        training data came from a recorded simulator (e.g. the shipped models' coarse-grid
+        Cahn-Hilliard recipe), the recipe is verified with that same simulator.
 
     Raises
     ------
@@ -169,7 +194,9 @@ def verify(
     if simulator is None:
         if shape is None and isinstance(candidate, DesignResult) and candidate.volumes:
             shape = next(iter(candidate.volumes.values())).shape
-        simulator = default_simulator(device, shape, phases_of(spec))
+        if model is None and isinstance(candidate, DesignResult):
+            model = _loadable(candidate.settings.model, device)
+        simulator = default_simulator(device, shape, phases_of(spec), model=model)
     cond = recipe_conditions(simulator, recipe)
     meas = measure(simulator, cond, int(seeds), seed, describe)
     t, tol = target_tensors(spec)

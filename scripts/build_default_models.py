@@ -64,7 +64,7 @@ HELD = dict(COMMON, n_series=8, snapshots=4, seed=1)
 VAE_LIMIT = 128
 # the denoisers were trained to 2000 steps, evaluated, then resumed to this many (stage denoiser_more)
 DENOISER_RESUMED_TO = 4000
-SHIP_SAMPLER = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0}
+SHIP_SAMPLER = {"name": "ddim", "steps": 100, "eta": 1.0, "guidance": 1.0}  # stochastic DDIM: docs/models.md
 # FP outputs: the data set's descriptors and the recipe (not its bookkeeping: seed, series, time)
 FP_TARGETS = {
     "ch2": ["norm_STAT_e", "ABS_wf_D", "ABS_f_D", "DISS_wf10_D", "CT_f_e_conn", "CT_f_D_tort1",
@@ -233,6 +233,9 @@ def ship(key: str) -> None:
         save_file(weights, str(dest / f))
     config = json.loads((src / "config.json").read_text())
     config["sampler"] = dict(config.get("sampler", {}), **SHIP_SAMPLER)
+    # the data recipe, so that `invdesign verify` re-runs a predicted recipe with the same physics
+    config["simulator"] = {"shape": list(COMMON["shape"]), "upsample": COMMON["upsample"],
+                           "params": dict(COMMON["params"])}
     (dest / "config.json").write_text(json.dumps(config, indent=2))
     print(f"shipped {src} -> {dest}")
 

@@ -222,7 +222,7 @@ def test_verify_reruns_the_recipe_and_compares(app, monkeypatch):
     import invdesign.verification as verification
     from tests.dashboard_fake import FakeSimulator
 
-    monkeypatch.setattr(verification, "default_simulator", lambda device="cpu", shape=None, phases=2: FakeSimulator())
+    monkeypatch.setattr(verification, "default_simulator", lambda device="cpu", shape=None, phases=2, model=None: FakeSimulator())
     at = _load(app)
     _start(at, budget=2)
     _finish(at)
@@ -244,7 +244,7 @@ def test_verify_reruns_the_recipe_and_compares(app, monkeypatch):
 def test_verify_without_a_simulator_is_an_error(app, monkeypatch):
     import invdesign.verification as verification
 
-    def missing(device="cpu", shape=None, phases=2):
+    def missing(device="cpu", shape=None, phases=2, model=None):
         raise ValueError("generators.cahn_hilliard is not available: pass simulator=")
 
     monkeypatch.setattr(verification, "default_simulator", missing)

@@ -90,7 +90,8 @@ def _verify(table, row: int, settings: dict) -> None:
                 report = invdesign.verify(table.iloc[row], seeds=int(seeds),
                                           targets=settings["targets"],
                                           tolerance=settings["tolerance"],
-                                          device=st.session_state.get("device", "cpu"))
+                                          device=st.session_state.get("device", "cpu"),
+                                          model=st.session_state.get("generator"))
             st.session_state.verified = (row, report)
         except (ValueError, ImportError, AttributeError) as exc:
             st.error(str(exc))

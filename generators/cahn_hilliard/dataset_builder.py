@@ -25,14 +25,14 @@ import math
 import os
 import time as _time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from generators.cahn_hilliard.attributes import attribute_names, label_volumes
-from generators.cahn_hilliard.params import CHParams, default_times
+from generators.cahn_hilliard.params import CHParams, default_times, on_coarse_grid
 from generators.cahn_hilliard.phases import phase_map
 from generators.cahn_hilliard.plan import Series, plan_series
 from generators.cahn_hilliard.solver import (fourier_upsample, initial_field, integrate,
@@ -94,9 +94,7 @@ class BuildConfig:
         On a grid ``upsample = f`` times coarser (spacing f in output voxels) the same physical
         equation, in the same time units, has ``kappa / f**2`` and ``mobility / f**2``.
         """
-        p = CHParams(**self.params)
-        f2 = float(self.upsample) ** 2
-        return p if self.upsample == 1 else replace(p, kappa=p.kappa / f2, mobility=p.mobility / f2)
+        return on_coarse_grid(CHParams(**self.params), self.upsample)
 
     def as_json(self) -> dict:
         d = asdict(self)

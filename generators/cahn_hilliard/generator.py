@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from generators.cahn_hilliard.params import CHParams
+from generators.cahn_hilliard.params import CHParams, on_coarse_grid
 from generators.cahn_hilliard.phases import phase_map
-from generators.cahn_hilliard.solver import initial_field, integrate, wavenumbers_squared
+from generators.cahn_hilliard.solver import (fourier_upsample, initial_field, integrate,
+                                             wavenumbers_squared)
 from generators.protocol import Samples
 
 #: Default condition bounds: phi (donor fraction), chi, time (simulation units).
@@ -39,6 +40,10 @@ class CahnHilliardGenerator:
         Solver parameters.
     batch_size : int
         Runs simulated at once (default 16).
+    upsample : int
+        Simulate on a grid this many times coarser (params still in output voxels) and
+        interpolate the field spectrally before the phase map, as the data-set builder's
+        ``BuildConfig.upsample`` does (default 1: simulate at ``shape``).
 
     Notes
     -----
@@ -50,8 +55,8 @@ class CahnHilliardGenerator:
     predicted_names = ("phi", "chi", "log_time")
 
     def __init__(self, shape: Sequence[int] = (128, 128, 64), phases: int = 2, bounds=None,
-                 device=None, dtype=torch.float32, params: CHParams | None = None,
-                 batch_size: int = 16) -> None:
+                 device=None, dtype=torch.float32, params: CHParams | dict | None = None,
+                 batch_size: int = 16, upsample: int = 1) -> None:
         if phases not in (2, 3):
             raise ValueError(f"phases must be 2 or 3, got {phases!r}")
         if batch_size < 1:
@@ -64,8 +69,16 @@ class CahnHilliardGenerator:
             raise ValueError("bounds must be (2, 3) with lower <= upper for (phi, chi, time)")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
-        self.params = params or CHParams()
+        self.params = CHParams(**params) if isinstance(params, dict) else (params or CHParams())
         self.batch_size = batch_size
+        if not isinstance(upsample, int) or upsample < 1 or any(
+                n % upsample or n // upsample < 2 for n in self.shape):
+            raise ValueError(f"upsample must be a positive integer dividing every size of {self.shape} "
+                             f"(coarse sizes >= 2), got {upsample!r}")
+        self.upsample = upsample
+        # simulate on a coarser grid and interpolate, exactly as the data-set builder does
+        self._sim_shape = tuple(n // upsample for n in self.shape)
+        self._sim_params = on_coarse_grid(self.params, upsample)
 
     def sample(self, conditions: torch.Tensor, n: int = 1, seed: int | None = None) -> Samples:
         """Simulate ``n`` runs (different noise) for each recipe row ``(phi, chi, time)``."""
@@ -90,9 +103,11 @@ class CahnHilliardGenerator:
             idx = order[start:start + self.batch_size]
             sub = rows[idx]
             times = sorted(set(sub[:, 2].tolist()))
-            c0 = initial_field(sub[:, 0], self.shape, [seeds[i] for i in idx], self.params.noise,
+            c0 = initial_field(sub[:, 0], self._sim_shape, [seeds[i] for i in idx], self.params.noise,
                                device=self.device, dtype=self.dtype)
-            snaps = integrate(c0, sub[:, 1], times, self.params)
+            snaps = integrate(c0, sub[:, 1], times, self._sim_params)
+            if self.upsample > 1:
+                snaps = fourier_upsample(snaps, self.upsample)
             pick = torch.tensor([times.index(t) for t in sub[:, 2].tolist()], device=self.device)
             c = snaps[torch.arange(len(idx), device=self.device), pick]
             volumes[torch.tensor(idx, device=self.device)] = phase_map(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from generators.cahn_hilliard.free_energy import EPS
 
@@ -79,3 +79,16 @@ def default_times(n: int = 8, t_min: float = 10.0, t_max: float = 10_000.0) -> l
         return [float(t_max)]
     a, b = math.log10(t_min), math.log10(t_max)
     return [10 ** (a + (b - a) * i / (n - 1)) for i in range(n)]
+
+
+def on_coarse_grid(params: CHParams, upsample: int) -> CHParams:
+    """``params`` (in output voxels) for a grid ``upsample`` times coarser.
+
+    With grid spacing f = ``upsample`` output voxels and the same time units, the same equation has
+    ``kappa / f**2`` and ``mobility / f**2``; the simulated field is interpolated back to the output
+    grid (``solver.fourier_upsample``) before its phase map.
+    """
+    if upsample == 1:
+        return params
+    f2 = float(upsample) ** 2
+    return replace(params, kappa=params.kappa / f2, mobility=params.mobility / f2)

@@ -64,6 +64,9 @@ class ModelConfig:
         Defaults: ``name``, ``steps``, ``guidance``.
     training : dict
         Free-form summary (data, epochs, final losses, time).
+    simulator : dict
+        How the training data were simulated: ``CahnHilliardGenerator`` keyword arguments
+        (``shape``, ``upsample``, ``params``). Recipe verification runs the same simulator.
     """
 
     family: str
@@ -77,6 +80,7 @@ class ModelConfig:
     schedule: dict[str, Any] = field(default_factory=lambda: {"beta_1": 1e-4, "beta_T": 0.02, "T": 1000})
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "dpmpp2m", "steps": 20, "guidance": 1.0})
     training: dict[str, Any] = field(default_factory=dict)
+    simulator: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.conditions, dict):

@@ -103,6 +103,15 @@ class LatentDiffusionGenerator:
                           generator=gen, device=self.device, **kwargs))
         return torch.cat(out), rows
 
+    def recipe_simulator(self, device=None):
+        """The Cahn-Hilliard generator the training data came from (``config.simulator``), at
+        this model's shape and phases: what a predicted recipe is verified with."""
+        from generators.cahn_hilliard import CahnHilliardGenerator
+
+        spec = {"shape": tuple(self.shape), **self.config.simulator}
+        spec["shape"] = tuple(spec["shape"])
+        return CahnHilliardGenerator(phases=self.phases, device=device or self.device, **spec)
+
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         """Latents -> uint8 label volumes, decoded ``chunk`` at a time."""

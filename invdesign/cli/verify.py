@@ -39,8 +39,9 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"no candidate of rank {rank} ({len(table)} candidates)")
             row = table.iloc[rank]
             shape = load_trial_volumes(study, int(row["trial"])).shape[1:]
+            settings = Settings.from_study(study)
             res = run_verify(row, seeds=seeds, seed=seed, device=device, shape=shape,
-                             targets=Settings.from_study(study).target_spec)
+                             targets=settings.target_spec, model=settings.model)
         summary = res.summary()
         summary.update(study_name=study.study_name, rank=rank, trial=int(row["trial"]),
                        sample=int(row["sample"]))
