@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,dashboard,postgres]"
 	touch $(STAMP)
 
+# The main job: a design run on the shipped default model, on CPU (a few minutes on 2 cores).
+# Running it again resumes the same study (nothing is lost or repeated).
 demo: $(STAMP)
-	$(BIN)/invdesign describe invdesign/examples/ch_32x32x16.npz
+	$(BIN)/invdesign design --model ch2-default --target ABS_f_D=0.5 --target CT_f_D_tort1=0.5 \
+		--tolerance 0.03 --budget 12 --samples 2 --seed 0 --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
