@@ -148,6 +148,26 @@ def test_proposals_count_running_trials_of_others(journal_url, tmp_path, monkeyp
     assert seen["X_pending"].tolist() == [running.user_attrs["condition"]]
 
 
+def test_a_trial_failing_between_proposals_does_not_repeat_a_condition(journal_url, tmp_path):
+    """Seen once with 4 workers on PostgreSQL: a trial failed between two proposals, the count of
+    running + complete trials came back to an earlier value, and the next proposal drew the same
+    Sobol point again. Proposals are indexed by trials ever created, which never repeats."""
+    from invdesign.loop.proposers import open_trials
+    from invdesign.loop.space import ConditionSpace
+    from invdesign.loop.study import Settings
+
+    name = make_study(journal_url, tmp_path / "out", n_init=1)
+    study = load(journal_url, name)
+    settings = Settings.from_study(study)
+    space = ConditionSpace(("a", "b"), torch.tensor(settings.bounds))
+    seen = []
+    for _ in range(4):
+        (trial, x), = open_trials(study, space, settings, 1)
+        seen.append(tuple(x.tolist()))
+        study.tell(trial, state=TrialState.FAIL)  # e.g. a worker that died: its trial fails
+    assert len(set(seen)) == len(seen), f"a condition was proposed twice: {seen}"
+
+
 def test_live_trials_of_others_survive_and_dead_ones_are_retried(journal_url, tmp_path):
     """Opening trials fails a trial whose heartbeat stopped (and retries its condition) but leaves a
     trial with a fresh heartbeat running."""

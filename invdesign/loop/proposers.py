@@ -68,9 +68,12 @@ def batch_seed(settings: Settings, number: int) -> int:
 
 def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: int) -> torch.Tensor:
     """Conditions ``(q, d)`` for the next trials of a method that computes its own proposals."""
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    used = len(running) + len(done)
+    trials = study.get_trials(deepcopy=False)
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    # Trials ever created (any state): the initial-design index and the seed of every draw.
+    # A count of running + complete trials repeats when a trial fails between two proposals,
+    # and two proposals would then draw the same Sobol point; this count never repeats.
+    used = len(trials)
     if settings.method == "direct":
         return space.direct(settings.targets).unsqueeze(0).repeat(q, 1)
     if settings.method == "random":
