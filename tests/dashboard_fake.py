@@ -1,5 +1,5 @@
-"""A tiny fast three-phase generator for the dashboard tests (and a stand-in descriptor function used
-only while ``objectives.describe_batch`` is not merged; the real one is preferred when present)."""
+"""A tiny fast three-phase generator for the dashboard tests, and a simulator that inverts its
+made-up recipe."""
 
 from __future__ import annotations
 
@@ -50,19 +50,6 @@ class FakeGenerator:
 def make_generator(device: str = "cpu") -> FakeGenerator:
     return FakeGenerator(device)
 
-
-def fraction_describe_batch(volumes: torch.Tensor, periodic: bool = False) -> dict[str, torch.Tensor]:
-    """Stand-in for ``objectives.describe_batch`` on three-phase volumes: the phase fractions only."""
-    v = torch.as_tensor(volumes)
-    return {f"vol_frac_{p}": (v == k).double().mean(dim=(1, 2, 3)) for k, p in enumerate("DAM")}
-
-
-def ensure_describe() -> None:
-    """Install the stand-in as ``objectives.describe_batch`` when the real one is not merged yet."""
-    import objectives
-
-    if not hasattr(objectives, "describe_batch"):
-        objectives.describe_batch = fraction_describe_batch
 
 
 class FakeSimulator:

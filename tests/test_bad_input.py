@@ -232,10 +232,8 @@ class _RunsCode:
 
 
 def _microgen3d():
-    try:
-        import generators.microgen3d as mg
-    except ImportError:
-        pytest.skip("pending: generators.microgen3d (load_pack) is not merged yet")
+    import generators.microgen3d as mg
+
     return mg
 
 
@@ -270,18 +268,13 @@ def test_mismatched_pack_is_refused(tmp_path):
 def test_unknown_model_name():
     import generators
 
-    if not hasattr(generators, "load"):
-        pytest.skip("pending: generators.load is not merged yet")
     with pytest.raises(ValueError):
         generators.load("no-such-model")
 
 
 def test_labels_other_than_0_1_2_are_refused():
-    import objectives
+    from objectives import as_label_tensor
 
-    as_label_tensor = getattr(objectives, "as_label_tensor", None)
-    if as_label_tensor is None:
-        pytest.skip("pending: objectives.as_label_tensor is not merged yet")
     vol = np.zeros((4, 4, 4), dtype=np.uint8)
     vol[0, 0, 0] = 3
     with pytest.raises(ValueError, match="3"):

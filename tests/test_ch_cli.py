@@ -1,4 +1,4 @@
-"""`invdesign simulate` and `invdesign dataset ch` end to end (need the shared descriptor engine)."""
+"""`invdesign simulate` and `invdesign dataset ch` end to end (checked against the descriptor engine)."""
 
 import json
 
@@ -9,11 +9,8 @@ from typer.testing import CliRunner
 import objectives
 from invdesign.cli.main import app
 
-engine = pytest.mark.skipif(not hasattr(objectives, "describe_batch"),
-                            reason="objectives.describe_batch not merged yet")
 
 
-@engine
 def test_simulate_writes_npz_and_prints_descriptors(tmp_path):
     out = tmp_path / "v.npz"
     res = CliRunner().invoke(app, ["simulate", "--phi", "0.4", "--chi", "3", "--time", "60",
@@ -30,7 +27,6 @@ def test_simulate_writes_npz_and_prints_descriptors(tmp_path):
     assert summary["descriptors"]["norm_STAT_e"] == pytest.approx(d["STAT_e"] / (3 * vol.size))
 
 
-@engine
 def test_simulate_three_phases_to_other_formats(tmp_path):
     from objectives.io import read_volume
 
@@ -52,7 +48,6 @@ def test_simulate_bad_input_is_one_line(tmp_path):
         assert "Traceback" not in res.output and "error" in res.output
 
 
-@engine
 def test_dataset_ch_builds_and_resumes(tmp_path):
     from generators.datasets import H5VolumeDataset
 

@@ -13,7 +13,6 @@ pytest.importorskip("plotly")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import invdesign  # noqa: E402
-from tests.dashboard_fake import ensure_describe  # noqa: E402
 
 TIMEOUT = 60
 
@@ -26,14 +25,8 @@ def _script():
 
 
 @pytest.fixture
-def design_api(monkeypatch):
-    """The real ``invdesign.design`` (with a stand-in descriptor function until that is merged)."""
-    import objectives
-
-    if not hasattr(objectives, "describe_batch"):
-        from tests.dashboard_fake import fraction_describe_batch
-
-        monkeypatch.setattr(objectives, "describe_batch", fraction_describe_batch, raising=False)
+def design_api():
+    """The real ``invdesign.design`` (measuring with the real descriptor engine)."""
     return invdesign.design
 
 

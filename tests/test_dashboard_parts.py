@@ -124,10 +124,8 @@ def test_volume_downloads_round_trip(tmp_path):
     np.testing.assert_array_equal(back, vol)
     with pytest.raises(ValueError, match="unknown download format"):
         results.volume_bytes(vol, "png")
-    try:
-        from objectives.io import read_volume
-    except ImportError:
-        pytest.skip("objectives.io (vti/tif writers) not merged yet")
+    from objectives.io import read_volume
+
     for fmt in ("vti", "tif"):
         path = tmp_path / f"v.{fmt}"
         path.write_bytes(results.volume_bytes(vol, fmt))

@@ -90,11 +90,6 @@ def test_evaluate_report(tmp_path):
 
 
 def test_cli_evaluate(tmp_path):
-    pytest.importorskip("objectives", reason="objectives absent")
-    import objectives
-
-    if not hasattr(objectives, "describe_batch"):
-        pytest.skip("objectives.describe_batch not merged yet")
     from invdesign.cli.main import app
 
     d = random_model_dir(tmp_path / "m")

@@ -108,8 +108,8 @@ class LatentDiffusionGenerator:
         this model's shape and phases: what a predicted recipe is verified with."""
         from generators.cahn_hilliard import CahnHilliardGenerator
 
-        spec = {"shape": tuple(self.shape), **self.config.simulator}
-        spec["shape"] = tuple(spec["shape"])
+        spec = dict(self.config.simulator)
+        spec["shape"] = tuple(spec.get("shape", self.shape))
         return CahnHilliardGenerator(phases=self.phases, device=device or self.device, **spec)
 
     @torch.inference_mode()

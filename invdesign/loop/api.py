@@ -36,12 +36,8 @@ def resolve_generator(model, device: str | torch.device = "cpu"):
     if isinstance(model, (str, Path)):
         if str(model) in _REGISTRY:
             return _REGISTRY[str(model)](device=device)
-        import generators
+        from generators import load
 
-        load = getattr(generators, "load", None)
-        if load is None:
-            raise ValueError(f"unknown model {str(model)!r} and generators.load is not available: "
-                             "pass a Generator object")
         return load(str(model), device=device)
     for attr in ("condition_names", "bounds", "sample"):
         if not hasattr(model, attr):
