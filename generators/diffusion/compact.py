@@ -30,12 +30,16 @@ def _norm(c: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm -> SiLU -> Conv3d, twice, with an optional embedding added in between."""
+    """GroupNorm -> SiLU -> Conv3d, twice, with an optional embedding added in between.
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int | None = None, dropout: float = 0.0):
+    ``padding_mode="circular"`` makes the block translation-equivariant on a periodic box.
+    """
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int | None = None, dropout: float = 0.0,
+                 padding_mode: str = "zeros"):
         super().__init__()
-        self.n1, self.c1 = _norm(c_in), nn.Conv3d(c_in, c_out, 3, padding=1)
-        self.n2, self.c2 = _norm(c_out), nn.Conv3d(c_out, c_out, 3, padding=1)
+        self.n1, self.c1 = _norm(c_in), nn.Conv3d(c_in, c_out, 3, padding=1, padding_mode=padding_mode)
+        self.n2, self.c2 = _norm(c_out), nn.Conv3d(c_out, c_out, 3, padding=1, padding_mode=padding_mode)
         self.emb = nn.Linear(emb_dim, c_out) if emb_dim else None
         self.drop = nn.Dropout(dropout)
         self.skip = nn.Conv3d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
@@ -48,7 +52,49 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
-class CompactVAE(nn.Module):
+class LabelVAE(nn.Module):
+    """What every VAE of label volumes shares: input encoding, label decoding and the loss.
+
+    Subclasses set ``phases`` and ``factor`` and define ``encode(x) -> (mu, logvar)`` and
+    ``decode(z) -> logits``.
+    """
+
+    def to_input(self, volumes: torch.Tensor) -> torch.Tensor:
+        """uint8 labels ``(B, X, Y, Z)`` -> network input ``(B, C, X, Y, Z)`` float."""
+        if volumes.dim() != 4:
+            raise ValueError(f"volumes must be (B, X, Y, Z), got shape {tuple(volumes.shape)}")
+        bad = [s for s in volumes.shape[1:] if s % self.factor]
+        if bad:
+            raise ValueError(f"volume sides {tuple(volumes.shape[1:])} must be divisible by {self.factor}")
+        v = volumes.long()
+        if self.phases == 2:
+            if int(v.max()) > 1:
+                raise ValueError("a two-phase model got labels > 1")
+            return v.unsqueeze(1).float()
+        return F.one_hot(v.clamp(0, 2), 3).permute(0, 4, 1, 2, 3).float()
+
+    def labels(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits -> uint8 labels ``(B, X, Y, Z)`` (threshold 0.5 / argmax)."""
+        if self.phases == 2:
+            return (logits[:, 0] > 0).to(torch.uint8)
+        return logits.argmax(dim=1).to(torch.uint8)
+
+    def loss(self, volumes: torch.Tensor, kl_weight: float = 1e-6, generator=None) -> tuple[torch.Tensor, dict]:
+        """Reconstruction (BCE / cross-entropy, mean per voxel) + ``kl_weight`` * KL (mean per latent)."""
+        x = self.to_input(volumes)
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn(mu.shape, generator=generator, device=mu.device) * (0.5 * logvar).exp()
+        logits = self.decode(z)
+        if self.phases == 2:
+            rec = F.binary_cross_entropy_with_logits(logits, x)
+        else:
+            rec = F.cross_entropy(logits, volumes.long())
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+        acc = (self.labels(logits) == volumes).float().mean()
+        return rec + kl_weight * kl, {"rec": rec.item(), "kl": kl.item(), "acc": acc.item()}
+
+
+class CompactVAE(LabelVAE):
     """Fully convolutional VAE.
 
     Parameters
@@ -89,20 +135,6 @@ class CompactVAE(nn.Module):
         """Downsampling factor per axis."""
         return 2 ** (len(self.widths) - 1)
 
-    def to_input(self, volumes: torch.Tensor) -> torch.Tensor:
-        """uint8 labels ``(B, X, Y, Z)`` -> network input ``(B, C, X, Y, Z)`` float."""
-        if volumes.dim() != 4:
-            raise ValueError(f"volumes must be (B, X, Y, Z), got shape {tuple(volumes.shape)}")
-        bad = [s for s in volumes.shape[1:] if s % self.factor]
-        if bad:
-            raise ValueError(f"volume sides {tuple(volumes.shape[1:])} must be divisible by {self.factor}")
-        v = volumes.long()
-        if self.phases == 2:
-            if int(v.max()) > 1:
-                raise ValueError("a two-phase model got labels > 1")
-            return v.unsqueeze(1).float()
-        return F.one_hot(v.clamp(0, 2), 3).permute(0, 4, 1, 2, 3).float()
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Network input -> ``(mu, logvar)``, each ``(B, L, X/f, Y/f, Z/f)``."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
@@ -112,25 +144,6 @@ class CompactVAE(nn.Module):
         """Latent -> logits ``(B, 1 or 3, X, Y, Z)``."""
         return self.decoder(z)
 
-    def labels(self, logits: torch.Tensor) -> torch.Tensor:
-        """Logits -> uint8 labels ``(B, X, Y, Z)`` (threshold 0.5 / argmax)."""
-        if self.phases == 2:
-            return (logits[:, 0] > 0).to(torch.uint8)
-        return logits.argmax(dim=1).to(torch.uint8)
-
-    def loss(self, volumes: torch.Tensor, kl_weight: float = 1e-6, generator=None) -> tuple[torch.Tensor, dict]:
-        """Reconstruction (BCE / cross-entropy, mean per voxel) + ``kl_weight`` * KL (mean per latent)."""
-        x = self.to_input(volumes)
-        mu, logvar = self.encode(x)
-        z = mu + torch.randn(mu.shape, generator=generator, device=mu.device) * (0.5 * logvar).exp()
-        logits = self.decode(z)
-        if self.phases == 2:
-            rec = F.binary_cross_entropy_with_logits(logits, x)
-        else:
-            rec = F.cross_entropy(logits, volumes.long())
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
-        acc = (self.labels(logits) == volumes).float().mean()
-        return rec + kl_weight * kl, {"rec": rec.item(), "kl": kl.item(), "acc": acc.item()}
 
 
 class CompactFP(nn.Module):
@@ -183,35 +196,38 @@ class CompactDenoiser(nn.Module):
         Width per resolution level; ``len(channels) - 1`` halvings (latent sides must divide).
     attention : bool
         Self-attention at the lowest resolution.
+    padding_mode : {"zeros", "circular"}
+        ``circular`` for latents of periodic volumes (the periodic family).
     """
 
     def __init__(self, latent_channels: int = 4, n_conditions: int = 3, channels=(64, 128),
-                 attention: bool = True, dropout: float = 0.0):
+                 attention: bool = True, dropout: float = 0.0, padding_mode: str = "zeros"):
         super().__init__()
+        pm = padding_mode
         self.channels, self.n_conditions = tuple(channels), n_conditions
         e = 4 * channels[0]
         self.temb = nn.Sequential(nn.Linear(channels[0], e), nn.SiLU(), nn.Linear(e, e))
         self.cemb = nn.Sequential(nn.Linear(n_conditions, e), nn.SiLU(), nn.Linear(e, e))
         self.null = nn.Parameter(torch.zeros(e))
-        self.inp = nn.Conv3d(latent_channels, channels[0], 3, padding=1)
+        self.inp = nn.Conv3d(latent_channels, channels[0], 3, padding=1, padding_mode=pm)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         c = channels[0]
         for k, ch in enumerate(channels):
-            self.down.append(ResBlock(c, ch, e, dropout))
+            self.down.append(ResBlock(c, ch, e, dropout, pm))
             c = ch
             if k < len(channels) - 1:
-                self.downsample.append(nn.Conv3d(c, c, 3, stride=2, padding=1))
-        self.mid1 = ResBlock(c, c, e, dropout)
+                self.downsample.append(nn.Conv3d(c, c, 3, stride=2, padding=1, padding_mode=pm))
+        self.mid1 = ResBlock(c, c, e, dropout, pm)
         self.attn = Attention(c) if attention else nn.Identity()
-        self.mid2 = ResBlock(c, c, e, dropout)
+        self.mid2 = ResBlock(c, c, e, dropout, pm)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for k, ch in reversed(list(enumerate(channels))):
-            self.up.append(ResBlock(c + ch, ch, e, dropout))
+            self.up.append(ResBlock(c + ch, ch, e, dropout, pm))
             c = ch
             if k > 0:
                 self.upsample.append(nn.ConvTranspose3d(c, channels[k - 1], 2, stride=2))
                 c = channels[k - 1]
-        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv3d(c, latent_channels, 3, padding=1))
+        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv3d(c, latent_channels, 3, padding=1, padding_mode=pm))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "invdesign-latent-diffusion"
-FAMILIES = ("compact", "microgen3d")
+FAMILIES = ("compact", "periodic", "microgen3d")
 
 
 @dataclass
@@ -43,7 +43,8 @@ class ModelConfig:
     Attributes
     ----------
     family : str
-        ``"compact"`` (this project's design) or ``"microgen3d"`` (the paper's modules).
+        ``"compact"`` or ``"periodic"`` (this project's designs) or ``"microgen3d"`` (the paper's
+        modules).
     phases : int
         2 or 3.
     shape : list of int

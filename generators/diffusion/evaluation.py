@@ -7,6 +7,13 @@
   (``phi``, ``chi``, ``log_time`` and every other FP output the data carries).
 * Diversity at one fixed condition: the spread (std) of each measured descriptor and the mean
   pairwise voxel disagreement (fraction of voxels with different labels, averaged over pairs).
+* Reconstruction (with data): voxel accuracy of each held-out volume decoded from its latent, and
+  the descriptor error of the decoded volumes against the originals.
+* The stage gates (:data:`GATES`): VAE accuracy, FP R^2 on every condition and on ``phi``, and the
+  denoiser's per-sample R^2, MAE and spread on every condition, each with its pass/fail.
+
+The FP is scored as it is trained: descriptors against those of the decoded held-out volume (what the
+generator outputs for that latent), the recipe against the simulation's.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ import torch
 from generators.diffusion.data import VolumeSet
 
 Describe = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+#: Stage gates: VAE voxel accuracy (mean over held-out volumes), FP R^2 (every condition and phi),
+#: denoiser per-sample R^2 and MAE (every condition) and spread (std at one condition).
+GATES = {"vae_accuracy": 0.97, "fp_r2": 0.95, "denoiser_r2": 0.9, "denoiser_mae": 0.03, "denoiser_std": 0.03}
 
 
 def r2_mae(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -60,7 +71,8 @@ def _measure(describe: Describe, volumes: torch.Tensor, chunk: int = 64) -> dict
 
 def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8, n_samples: int = 4,
              n_diversity: int = 8, sampler: str | None = None, steps: int | None = None,
-             guidance: float | None = None, seed: int = 0, describe: Describe | None = None) -> dict:
+             guidance: float | None = None, seed: int = 0, describe: Describe | None = None,
+             fp_guidance: float | None = None) -> dict:
     """Evaluate ``generator`` (a :class:`LatentDiffusionGenerator`); returns a JSON-ready dict.
 
     Parameters
@@ -74,6 +86,8 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
         Samples at the fixed (middle) condition for the diversity measures.
     describe : callable, optional
         ``volumes (B, X, Y, Z) -> {name: (B,)}``; default ``objectives.describe_batch``.
+    fp_guidance : float, optional
+        Descriptor-guidance step of the sampler (default: the model's).
     """
     if n_conditions < 1 or n_samples < 1:
         raise ValueError("n_conditions and n_samples must be >= 1")
@@ -89,13 +103,15 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
     else:
         lo, hi = generator.bounds.numpy()
         cond = lo + (hi - lo) * rng.random((n_conditions, len(names)))
-    kw = {"sampler": sampler, "steps": steps, "guidance": guidance}
+    kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance}
     s = generator.sample(torch.as_tensor(cond, dtype=torch.float32), n=n_samples, seed=seed, **kw)
     measured = _measure(describe, s.volumes)
     target = np.repeat(cond, n_samples, axis=0)
     report: dict = {"model": repr(generator), "n_conditions": len(cond), "n_samples": n_samples,
                     "sampler": sampler or generator.config.sampler.get("name"),
-                    "steps": steps or generator.config.sampler.get("steps"), "conditioning": {},
+                    "steps": steps or generator.config.sampler.get("steps"),
+                    "fp_guidance": generator.config.sampler.get("fp_guidance", 0.0) if fp_guidance is None else fp_guidance,
+                    "conditioning": {},
                     "unmeasured_conditions": [k for k in names if k not in measured]}
     for j, k in enumerate(names):
         if k not in measured:
@@ -104,14 +120,48 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
         means = r2_mae(measured[k].reshape(len(cond), n_samples).mean(1), cond[:, j])
         report["conditioning"][k] = {**per_sample, "r2_of_means": means["r2"], "mae_of_means": means["mae"]}
     if data is not None:
-        pred = generator.predict(generator.encode(data.volumes))
-        report["fp_on_heldout"] = {k: r2_mae(v.cpu().numpy(), data.labels[k])
-                                   for k, v in pred.items() if k in data.labels}
+        latents = generator.encode(data.volumes)
+        decoded = generator.decode(latents).cpu()
+        acc = (decoded == data.volumes.cpu()).reshape(len(data), -1).float().mean(1).numpy()
+        dec = _measure(describe, decoded)
+        report["reconstruction"] = {
+            "voxel_accuracy": float(acc.mean()), "voxel_accuracy_min": float(acc.min()),
+            "descriptor_mae": {k: float(np.mean(np.abs(dec[k] - data.labels[k]))) for k in dec if k in data.labels}}
+        pred = generator.predict(latents)
+        report["fp_on_heldout"] = {k: r2_mae(v.cpu().numpy(), dec[k] if k in dec else data.labels[k])
+                                   for k, v in pred.items() if k in dec or k in data.labels}
     mid = generator.bounds.mean(0, keepdim=True).float() if data is None else \
         torch.as_tensor(np.median(data.table(names), axis=0, keepdims=True), dtype=torch.float32)
     d = generator.sample(mid, n=max(2, n_diversity), seed=seed + 1, **kw)
     spread = _measure(describe, d.volumes)
-    report["diversity"] = {"condition": dict(zip(names, mid[0].tolist())),
+    report["diversity"] = {"condition": dict(zip(names, mid[0].tolist())), "n": int(d.volumes.shape[0]),
                            "voxel_disagreement": pairwise_disagreement(d.volumes),
                            "descriptor_std": {k: float(np.std(v)) for k, v in spread.items()}}
+    report["gates"] = gates(report, names)
     return report
+
+
+def gates(report: dict, names: list[str]) -> dict:
+    """Each stage gate of :data:`GATES` that the report can judge: ``{gate: {value, threshold, passed}}``
+    plus ``passed`` per stage (``None`` where the report lacks the numbers, e.g. without data)."""
+    out: dict = {}
+
+    def check(key, value, threshold, above=True):
+        ok = None if value is None or np.isnan(value) else bool(value >= threshold if above else value <= threshold)
+        out[key] = {"value": value, "threshold": threshold, "passed": ok}
+        return ok
+
+    rec = report.get("reconstruction")
+    stage = {"vae": check("vae_voxel_accuracy", rec["voxel_accuracy"] if rec else None, GATES["vae_accuracy"])}
+    fp = report.get("fp_on_heldout", {})
+    fp_ok = [check(f"fp_r2_{k}", fp[k]["r2"] if k in fp else None, GATES["fp_r2"]) for k in [*names, "phi"]]
+    cond, std = report["conditioning"], report["diversity"]["descriptor_std"]
+    den_ok = []
+    for k in names:
+        den_ok.append(check(f"denoiser_r2_{k}", cond[k]["r2"] if k in cond else None, GATES["denoiser_r2"]))
+        den_ok.append(check(f"denoiser_mae_{k}", cond[k]["mae"] if k in cond else None, GATES["denoiser_mae"], False))
+        den_ok.append(check(f"denoiser_std_{k}", std.get(k), GATES["denoiser_std"], False))
+    stage["fp"] = None if None in fp_ok else all(fp_ok)
+    stage["denoiser"] = None if None in den_ok else all(den_ok)
+    out["passed"] = stage
+    return out

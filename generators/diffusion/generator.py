@@ -7,6 +7,7 @@ import contextlib
 
 import torch
 
+from generators.diffusion.guidance import fp_guided
 from generators.diffusion.samplers import cfg, get_sampler
 from generators.diffusion.schedule import linear_schedule
 from generators.protocol import Samples
@@ -77,7 +78,8 @@ class LatentDiffusionGenerator:
     @torch.inference_mode()
     def sample_latents(self, conditions, n: int = 1, seed: int | None = None, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None,
-                       batch_size: int = 256, eta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       batch_size: int = 256, eta: float | None = None,
+                       fp_guidance: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -94,6 +96,9 @@ class LatentDiffusionGenerator:
             kwargs["eta"] = float(defaults.get("eta", 0.0) if eta is None else eta)
         rows = self.check_conditions(conditions).repeat_interleave(n, 0)
         eps = cfg(self._eps_fn(), guidance, self.model.null_context)
+        fp_scale = float(defaults.get("fp_guidance", 0.0) if fp_guidance is None else fp_guidance)
+        if fp_scale:
+            eps = fp_guided(eps, self.model, self.schedule.alphabar, fp_scale)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
         out = []
@@ -133,7 +138,8 @@ class LatentDiffusionGenerator:
 
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
                steps: int | None = None, guidance: float | None = None, batch_size: int = 256,
-               decode_chunk: int = 16, eta: float | None = None) -> Samples:
+               decode_chunk: int = 16, eta: float | None = None,
+               fp_guidance: float | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters
@@ -152,9 +158,12 @@ class LatentDiffusionGenerator:
             Classifier-free guidance scale (1 = plain conditional).
         eta : float, optional
             DDIM only: 0 deterministic, 1 stochastic (default from the config).
+        fp_guidance : float, optional
+            Descriptor guidance step (:mod:`generators.diffusion.guidance`; 0 = off; default from
+            the config's ``sampler.fp_guidance``). Needs an FP that predicts every condition.
         """
         latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size,
-                                            eta=eta)
+                                            eta=eta, fp_guidance=fp_guidance)
         return Samples(volumes=self.decode(latents, decode_chunk), conditions=rows, latents=latents,
                        predicted=self.predict(latents))
 

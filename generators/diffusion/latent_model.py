@@ -17,27 +17,59 @@ from torch import nn
 
 from generators.diffusion.compact import CompactDenoiser, CompactFP, CompactVAE
 from generators.diffusion.config import ModelConfig
+from generators.diffusion.periodic import ConvFP, PatchVAE
 
 
 def _vec(values, device) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32, device=device)
 
 
+TRAINABLE_FAMILIES = ("compact", "periodic")
+
+
+def build_networks(family: str, phases: int, architecture: dict, latent_shape, n_conditions: int,
+                   n_outputs: int) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """The untrained ``(vae, fp, denoiser)`` of a trainable family.
+
+    ``compact``: :class:`CompactVAE`, the MLP :class:`CompactFP`, a zero-padded
+    :class:`CompactDenoiser`. ``periodic`` (:mod:`generators.diffusion.periodic`): :class:`PatchVAE`,
+    :class:`ConvFP` and a circularly padded :class:`CompactDenoiser`.
+    """
+    if family not in TRAINABLE_FAMILIES:
+        raise ValueError(f"family {family!r} is not trainable here; choose one of {TRAINABLE_FAMILIES}")
+    fp_args, den_args = dict(architecture.get("fp", {})), dict(architecture.get("denoiser", {}))
+    if family == "compact":
+        vae = CompactVAE(phases, **architecture["vae"])
+        n_in = 1
+        for s in latent_shape:
+            n_in *= s
+        fp = CompactFP(n_in, n_outputs, **fp_args)
+    else:
+        vae = PatchVAE(phases, **architecture["vae"])
+        fp = ConvFP(latent_shape, n_outputs, **fp_args)
+        den_args["padding_mode"] = "circular"
+    return vae, fp, CompactDenoiser(latent_shape[0], n_conditions, **den_args)
+
+
+def vae_factor(family: str, vae_args: dict) -> int:
+    """Downsampling factor per axis of a trainable family's VAE with constructor arguments ``vae_args``."""
+    widths = vae_args.get("widths", ())
+    if family == "periodic":
+        return int(vae_args.get("patch", 4)) * 2 ** (len(widths) - 1)
+    return 2 ** (len(widths) - 1)
+
+
 class CompactLatentModel(nn.Module):
-    """The compact family (:mod:`generators.diffusion.compact`) built from a config."""
+    """A trainable family (``compact`` or ``periodic``, :func:`build_networks`) built from a config."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if config.family != "compact":
-            raise ValueError(f"CompactLatentModel needs family 'compact', got {config.family!r}")
+        if config.family not in TRAINABLE_FAMILIES:
+            raise ValueError(f"CompactLatentModel needs family 'compact' or 'periodic', got {config.family!r}")
         self.config = config
-        arch = config.architecture
-        self.vae = CompactVAE(config.phases, **arch["vae"])
-        n_in = 1
-        for s in config.latent_shape:
-            n_in *= s
-        self.fp = CompactFP(n_in, len(config.fp_outputs.names), **arch.get("fp", {}))
-        self.denoiser = CompactDenoiser(config.latent_shape[0], len(config.conditions.names), **arch.get("denoiser", {}))
+        self.vae, self.fp, self.denoiser = build_networks(
+            config.family, config.phases, config.architecture, config.latent_shape,
+            len(config.conditions.names), len(config.fp_outputs.names))
         self.register_buffer("c_mean", _vec(config.conditions.mean, "cpu"), persistent=False)
         self.register_buffer("c_std", _vec([max(s, 1e-8) for s in config.conditions.std], "cpu"), persistent=False)
         self.register_buffer("y_mean", _vec(config.fp_outputs.mean, "cpu"), persistent=False)

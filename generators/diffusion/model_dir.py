@@ -71,7 +71,7 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> C
     """
     d = resolve(name_or_dir)
     config = ModelConfig.load(d / "config.json")
-    if config.family != "compact":
+    if config.family == "microgen3d":
         raise ValueError(
             f"model family {config.family!r} in {d}: use generators.microgen3d.load_pack for the paper's "
             "weights (wrap it with generators.diffusion.MicroGen3DLatentModel)"

@@ -1,9 +1,11 @@
 """Training presets: architecture and schedule of each stage.
 
 ``tiny`` trains in seconds on CPU on 32x32x16 volumes (CI). ``ch2-default`` and ``ch3-default``
-are the architectures of the shipped models at 128x128x64 (16x VAE -> a 4x8x8x4 latent, as the
-paper's), sized to train on 2 CPU cores in about half an hour (measured per step on a shared 2-core
-machine: VAE ~0.8 s, denoiser ~0.6 s; plus ~0.3 s to encode each full volume once).
+are the shipped models: the periodic family (:mod:`generators.diffusion.periodic`) at 128x128x64,
+an 8x VAE (patch 4, then one stride-2 step) to a 16-channel 16x16x8 latent, trained on whole periodic
+volumes under random symmetries, every latent labelled with the descriptors of its own decoded
+volume (``decoded_labels``) over ``latent_copies`` symmetry copies of each volume. Sized for 2 CPU
+cores (see ``docs/models.md`` for the measured per-step costs).
 """
 
 from __future__ import annotations
@@ -29,6 +31,22 @@ _BASE: dict[str, Any] = {
     "sampler": {"name": "dpmpp2m", "steps": 20, "guidance": 1.0},
 }
 
+_PERIODIC: dict[str, Any] = {
+    **_BASE,
+    "family": "periodic",
+    "vae": {"patch": 4, "widths": [32, 64], "latent_channels": 16, "blocks": 1, "head": 64},
+    "fp": {"width": 32, "hidden": 256, "dropout": 0.1},
+    "denoiser": {"channels": [32, 64, 128], "attention": True},
+    "vae_train": {"steps": 1000, "batch": 2, "crop": [128, 128, 64], "lr": 2e-3, "kl_weight": 1e-6,
+                  "augment": True},
+    "fp_train": {"steps": 1500, "batch": 32, "lr": 1e-3},
+    "denoiser_train": {"steps": 2500, "batch": 16, "lr": 5e-4, "cond_dropout": 0.1, "ema": 0.999},
+    "latent_copies": 3,
+    "decoded_labels": True,
+    "checkpoint_every": 100,
+    "sampler": {"name": "ddim", "steps": 50, "eta": 1.0, "guidance": 1.0},
+}
+
 TWO_PHASE_CONDITIONS = ["ABS_f_D", "CT_f_D_tort1", "CT_f_A_tort1"]
 THREE_PHASE_CONDITIONS = ["vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D"]
 
@@ -51,8 +69,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 40,
         "log_every": 10,
     }),
-    "ch2-default": _merge(_BASE, {"conditions": TWO_PHASE_CONDITIONS}),
-    "ch3-default": _merge(_BASE, {"conditions": THREE_PHASE_CONDITIONS}),
+    "ch2-default": _merge(_PERIODIC, {"conditions": TWO_PHASE_CONDITIONS}),
+    "ch3-default": _merge(_PERIODIC, {"conditions": THREE_PHASE_CONDITIONS}),
 }
 
 

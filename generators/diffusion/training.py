@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from generators.diffusion.compact import EMA, CompactDenoiser, CompactFP, CompactVAE
+from generators.diffusion.compact import EMA
 from generators.diffusion.config import ModelConfig, Stats
 from generators.diffusion.data import VolumeSet, random_crops
-from generators.diffusion.latent_model import CompactLatentModel
+from generators.diffusion.latent_model import CompactLatentModel, build_networks, vae_factor
+from generators.diffusion.periodic import symmetry_copy
 from generators.diffusion.model_dir import save_model
 from generators.diffusion.presets import THREE_PHASE_CONDITIONS, TWO_PHASE_CONDITIONS
 from generators.diffusion.schedule import linear_schedule
@@ -72,7 +73,8 @@ class Trainer:
         self.train_set, self.val_set = data.split(config["val_fraction"], config["seed"])
         self.phases = data.phases
         self.shape = list(data.volumes.shape[1:])
-        self.vae_factor = 2 ** (len(config["vae"]["widths"]) - 1)
+        self.family = config.get("family", "compact")
+        self.vae_factor = vae_factor(self.family, config["vae"])
         if any(s % self.vae_factor for s in self.shape):
             raise ValueError(f"volume shape {self.shape} not divisible by the VAE factor {self.vae_factor}")
         self.latent_shape = [config["vae"]["latent_channels"], *[s // self.vae_factor for s in self.shape]]
@@ -128,15 +130,20 @@ class Trainer:
             raise ValueError(f"stage {stage!r} has no checkpoint in {self.ckpt}; train it first")
         module.load_state_dict(load_file(str(p), device=str(self.device)))
 
-    def build_vae(self) -> CompactVAE:
-        return CompactVAE(self.phases, **self.cfg["vae"]).to(self.device)
+    def _build(self, part: int) -> torch.nn.Module:
+        arch = {k: self.cfg[k] for k in ("vae", "fp", "denoiser")}
+        nets = build_networks(self.family, self.phases, arch, self.latent_shape, len(self.condition_names),
+                              len(self.target_names))
+        return nets[part].to(self.device)
 
-    def build_fp(self) -> CompactFP:
-        n = int(np.prod(self.latent_shape))
-        return CompactFP(n, len(self.target_names), **self.cfg["fp"]).to(self.device)
+    def build_vae(self) -> torch.nn.Module:
+        return self._build(0)
 
-    def build_denoiser(self) -> CompactDenoiser:
-        return CompactDenoiser(self.latent_shape[0], len(self.condition_names), **self.cfg["denoiser"]).to(self.device)
+    def build_fp(self) -> torch.nn.Module:
+        return self._build(1)
+
+    def build_denoiser(self) -> torch.nn.Module:
+        return self._build(2)
 
     def _loop(self, stage: str, module: torch.nn.Module, step_fn, val_fn, tcfg: dict, steps: int | None,
               resume: bool, ema: EMA | None = None) -> dict[str, Any]:
@@ -215,7 +222,11 @@ class Trainer:
         val_crops = random_crops(self.val_set.volumes, crop, max(t["batch"], 8), torch.Generator().manual_seed(123))
 
         def step(gen):
-            batch = random_crops(vols, crop, t["batch"], gen).to(self.device)
+            if t.get("augment"):  # whole periodic volumes under random symmetries
+                idx = torch.randint(0, vols.shape[0], (t["batch"],), generator=gen)
+                batch = symmetry_copy(vols[idx], gen).to(self.device)
+            else:
+                batch = random_crops(vols, crop, t["batch"], gen).to(self.device)
             return vae.loss(batch, t["kl_weight"], generator=None)[0]
 
         def val(m):
@@ -227,7 +238,13 @@ class Trainer:
 
     @torch.no_grad()
     def latents(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """``(mu, logvar)`` of every sample (data order) and the latent scale 1 / std(mu_train)."""
+        """``(mu, logvar)`` of every latent and the latent scale 1 / std(mu).
+
+        Latent ``j`` encodes symmetry copy ``j % K`` of sample ``j // K`` (``K`` =
+        ``latent_copies``, copy 0 the sample itself). With ``decoded_labels`` every latent is also
+        decoded and described (:meth:`latent_labels`): its descriptors are those of the volume the
+        generator really outputs for it.
+        """
         f = self.ckpt / "latents.safetensors"
         if f.is_file():
             d = load_file(str(f), device=str(self.device))
@@ -235,32 +252,94 @@ class Trainer:
         vae = self.build_vae()
         self._load_weights("vae", vae)
         vae.eval()
-        mus, lvs = [], []
-        for s in range(0, len(self.data), 8):
+        copies = int(self.cfg.get("latent_copies", 1))
+        gen = torch.Generator().manual_seed(self.cfg["seed"] + 17)
+        mus, lvs, decoded = [], [], []
+        names = self._decoded_names()
+        chunk = 4
+        bar = tqdm(total=len(self.data) * copies, desc="encode", disable=not self.progress, leave=False)
+        for s in range(0, len(self.data), chunk):
+            vols = self.data.volumes[s:s + chunk]
+            rep = vols.repeat_interleave(copies, 0)
+            for k in range(rep.shape[0]):
+                if k % copies:
+                    rep[k] = symmetry_copy(rep[k:k + 1], gen)[0]
             with self._autocast():
-                mu, lv = vae.encode(vae.to_input(self.data.volumes[s:s + 8].to(self.device)))
+                mu, lv = vae.encode(vae.to_input(rep.to(self.device)))
             mus.append(mu.float())
             lvs.append(lv.float())
+            if names:
+                out = vae.labels(vae.decode(mu))
+                lab = self._describe(out)
+                decoded.append(torch.as_tensor(np.stack([lab[n] for n in names], 1)))
+            bar.update(rep.shape[0])
+        bar.close()
         mu, lv = torch.cat(mus), torch.cat(lvs)
         scale = 1.0 / float(mu.std().clamp_min(1e-6))
-        save_file({"mu": mu.cpu().contiguous(), "logvar": lv.cpu().contiguous(), "scale": torch.tensor(scale)}, str(f))
+        tensors = {"mu": mu.cpu().contiguous(), "logvar": lv.cpu().contiguous(), "scale": torch.tensor(scale)}
+        if names:
+            tensors["decoded"] = torch.cat(decoded).double().contiguous()
+        save_file(tensors, str(f), metadata={"decoded_names": json.dumps(names), "copies": str(copies)})
         return mu, lv, scale
 
+    def _decoded_names(self) -> list[str]:
+        """Descriptor names (conditions and FP targets, not the recipe) labelled on decoded volumes."""
+        if not self.cfg.get("decoded_labels"):
+            return []
+        return [n for n in dict.fromkeys(self.condition_names + self.target_names) if n not in RECIPE]
+
+    def _describe(self, volumes: torch.Tensor) -> dict[str, np.ndarray]:
+        from generators.cahn_hilliard.attributes import label_volumes
+
+        return label_volumes(volumes.cpu(), self.phases)
+
+    def latent_labels(self, names: list[str]) -> np.ndarray:
+        """Labels ``(N * K, len(names))`` of every latent: decoded-volume descriptors where
+        ``decoded_labels`` is on, else (and for the recipe) the labels of the sample it encodes."""
+        from safetensors import safe_open
+
+        self.latents()
+        with safe_open(str(self.ckpt / "latents.safetensors"), "pt") as fh:
+            meta = fh.metadata() or {}
+            decoded_names = json.loads(meta.get("decoded_names", "[]"))
+            copies = int(meta.get("copies", "1"))
+            decoded = fh.get_tensor("decoded").numpy() if decoded_names else None
+        base = np.repeat(self.data.table(names), copies, axis=0)
+        for j, n in enumerate(names):
+            if n in decoded_names:
+                base[:, j] = decoded[:, decoded_names.index(n)]
+        return base
+
     def _split_latents(self):
+        """Train/validation latents split by sample (every copy of a validation sample is validation)."""
         mu, lv, scale = self.latents()
+        copies = mu.shape[0] // len(self.data)
         perm = np.random.default_rng(self.cfg["seed"]).permutation(len(self.data))
         k = len(self.val_set)
-        tr, va = torch.as_tensor(perm[k:]), torch.as_tensor(perm[:k])
-        return (mu[tr], lv[tr]), (mu[va], lv[va]), scale, perm[k:], perm[:k]
+
+        def rows(samples):
+            return (samples[:, None] * copies + np.arange(copies)[None]).reshape(-1)
+
+        itr, iva = rows(perm[k:]), rows(perm[:k])
+        tr, va = torch.as_tensor(itr), torch.as_tensor(iva)
+        return (mu[tr], lv[tr]), (mu[va], lv[va]), scale, itr, iva
+
+    def effective_stats(self) -> tuple[Stats, Stats]:
+        """Condition and FP-target statistics of the labels the networks are trained on."""
+        if not self._decoded_names():
+            return self.cond_stats, self.target_stats
+        return (_stats(self.condition_names, self.latent_labels(self.condition_names)),
+                _stats(self.target_names, self.latent_labels(self.target_names)))
 
     def train_fp(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """FP on reparameterised latents (scaled) of full volumes -> standardised targets (MSE)."""
         t = self.cfg["fp_train"]
         torch.manual_seed(self.cfg["seed"])  # module init, dropout, VAE noise: reproducible runs
         (mu, lv), (vmu, _), scale, itr, iva = self._split_latents()
-        y_all = torch.as_tensor(self.data.table(self.target_names), dtype=torch.float32)
-        y_mean = torch.tensor(self.target_stats.mean, dtype=torch.float32)
-        y_std = torch.tensor(self.target_stats.std, dtype=torch.float32).clamp_min(1e-8)
+        y_all = torch.as_tensor(self.latent_labels(self.target_names), dtype=torch.float32)
+        _, target_stats = self.effective_stats()
+        y_mean = torch.tensor(target_stats.mean, dtype=torch.float32)
+        y_std = torch.tensor(target_stats.std, dtype=torch.float32).clamp_min(1e-8)
         ytr = ((y_all[itr] - y_mean) / y_std).to(self.device)
         yva = ((y_all[iva] - y_mean) / y_std).to(self.device)
         fp = self.build_fp()
@@ -280,9 +359,10 @@ class Trainer:
         t = self.cfg["denoiser_train"]
         torch.manual_seed(self.cfg["seed"])  # module init, dropout, VAE noise: reproducible runs
         (mu, lv), (vmu, vlv), scale, itr, iva = self._split_latents()
-        c_all = torch.as_tensor(self.data.table(self.condition_names), dtype=torch.float32)
-        c_mean = torch.tensor(self.cond_stats.mean)
-        c_std = torch.tensor(self.cond_stats.std).clamp_min(1e-8)
+        c_all = torch.as_tensor(self.latent_labels(self.condition_names), dtype=torch.float32)
+        cond_stats, _ = self.effective_stats()
+        c_mean = torch.tensor(cond_stats.mean)
+        c_std = torch.tensor(cond_stats.std).clamp_min(1e-8)
         ctr = ((c_all[itr] - c_mean) / c_std).to(self.device)
         cva = ((c_all[iva] - c_mean) / c_std).to(self.device)
         sched = linear_schedule()
@@ -320,6 +400,7 @@ class Trainer:
     # ---------------------------------------------------------------- assembly
     def model_config(self) -> ModelConfig:
         _, _, scale = self.latents()
+        cond_stats, target_stats = self.effective_stats()
         summary = {}
         for stage in STAGES:
             p = self._paths(stage)["state"]
@@ -330,9 +411,9 @@ class Trainer:
                                   "train_loss": last.get("train"), "val_loss": last.get("val")}
         summary.update({"n_train": len(self.train_set), "n_val": len(self.val_set), "device": str(self.device)})
         return ModelConfig(
-            family="compact", phases=self.phases, shape=self.shape, latent_shape=self.latent_shape,
+            family=self.family, phases=self.phases, shape=self.shape, latent_shape=self.latent_shape,
             architecture={"vae": dict(self.cfg["vae"]), "fp": dict(self.cfg["fp"]), "denoiser": dict(self.cfg["denoiser"])},
-            conditions=self.cond_stats, fp_outputs=self.target_stats, latent_scale=scale,
+            conditions=cond_stats, fp_outputs=target_stats, latent_scale=scale,
             sampler=dict(self.cfg["sampler"]), training=summary)
 
     def export(self) -> Path:

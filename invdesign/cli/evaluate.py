@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         sampler: str | None = typer.Option(None, "--sampler", help="dpmpp2m, ddim or ancestral (default: the model's)."),
         steps: int | None = typer.Option(None, "--steps", help="Sampler steps."),
         guidance: float | None = typer.Option(None, "--guidance", help="Classifier-free guidance scale."),
+        fp_guidance: float | None = typer.Option(None, "--fp-guidance", help="Descriptor-guidance step (0 = off; default: the model's)."),
         limit: int | None = typer.Option(256, "--limit", help="Read at most this many held-out samples."),
         seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
             gen = load(model, device=device)
             held = load_shards(data, limit=limit) if data is not None else None
             report = run(gen, held, n_conditions=n_conditions, n_samples=n_samples, n_diversity=n_diversity,
-                         sampler=sampler, steps=steps, guidance=guidance, seed=seed)
+                         sampler=sampler, steps=steps, guidance=guidance, seed=seed, fp_guidance=fp_guidance)
         if as_json:
             typer.echo(json.dumps(report, indent=2, allow_nan=True))
             return
@@ -66,3 +67,14 @@ def register(app: typer.Typer) -> None:
         d = report["diversity"]
         typer.echo(f"diversity: voxel disagreement {_fmt(d['voxel_disagreement'])}; descriptor std "
                    + ", ".join(f"{k} {_fmt(v)}" for k, v in d["descriptor_std"].items()))
+        if "reconstruction" in report:
+            r = report["reconstruction"]
+            typer.echo(f"reconstruction: voxel accuracy {_fmt(r['voxel_accuracy'])} (min {_fmt(r['voxel_accuracy_min'])})")
+        g = Table(title="stage gates")
+        for c in ("gate", "value", "threshold", "passed"):
+            g.add_column(c)
+        for k, v in report["gates"].items():
+            if k != "passed":
+                g.add_row(k, _fmt(v["value"]), _fmt(v["threshold"]), str(v["passed"]))
+        Console().print(g)
+        typer.echo("gates passed: " + ", ".join(f"{k} {v}" for k, v in report["gates"]["passed"].items()))

@@ -1,0 +1,83 @@
+"""Descriptor guidance: steer every sampler step toward the requested condition with the feature
+predictor's gradient on the predicted clean latent.
+
+At step ``t`` the denoiser's noise estimate ``eps`` gives the predicted clean latent
+
+    x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t).
+
+The feature predictor (FP) reads the conditions off ``x0``; the loss is half the squared error of
+the condition outputs in standardised units, ``L(x0) = 1/2 sum_k (FP_k(x0) - c_k)^2``. Guidance moves
+``x0`` down that loss, ``x0' = x0 - scale * grad L(x0)`` (``inner`` times), and returns the noise
+estimate consistent with ``x0'``:
+
+    eps' = (x_t - sqrt(abar_t) x0') / sqrt(1 - abar_t).
+
+So any sampler written over an ``eps(x, t, context)`` callable runs guided without knowing it (the
+gradient does not pass through the denoiser, as in score-distillation guidance: one FP backward per
+step). Rows whose condition is NaN (unconditional) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+Eps = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def condition_columns(fp_names, condition_names) -> list[int]:
+    """Index of each condition among the FP outputs (a condition the FP does not predict is an error)."""
+    fp_names = list(fp_names)
+    missing = [n for n in condition_names if n not in fp_names]
+    if missing:
+        raise ValueError(f"descriptor guidance needs the feature predictor to predict {missing}")
+    return [fp_names.index(n) for n in condition_names]
+
+
+def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: int = 1) -> Eps:
+    """Wrap ``eps_fn`` with descriptor guidance.
+
+    Parameters
+    ----------
+    eps_fn : callable
+        ``eps(x (B, *latent), t (B,) = i / T, context (B, d) raw conditions) -> (B, *latent)``.
+    model : latent model
+        Has ``predict_normalised(latent) -> (B, n_outputs)`` (standardised FP outputs), ``y_mean``,
+        ``y_std`` and ``config`` (condition and FP output names).
+    alphabar : Tensor ``(T,)``
+        The schedule's cumulative products; ``t * T`` indexes it.
+    scale : float
+        Step size on the predicted clean latent (0 = no guidance).
+    inner : int
+        Gradient steps per sampler step.
+    """
+    if scale < 0 or inner < 1:
+        raise ValueError(f"descriptor guidance needs scale >= 0 and inner >= 1, got {scale}, {inner}")
+    if scale == 0:
+        return eps_fn
+    cols = condition_columns(model.config.fp_outputs.names, model.config.conditions.names)
+    T = alphabar.shape[0]
+
+    def eps(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        e = eps_fn(x, t, context)
+        i = (t * T).round().long().clamp(0, T - 1)
+        view = (-1,) + (1,) * (x.dim() - 1)
+        ab = alphabar.to(x.device, torch.float32)[i].view(view)
+        x0 = (x.float() - (1 - ab).sqrt() * e.float()) / ab.sqrt()
+        mean, std = model.y_mean[cols], model.y_std[cols]
+        target = (context.float() - mean) / std
+        active = torch.isfinite(target).all(dim=1)
+        target = torch.nan_to_num(target)
+        with torch.inference_mode(False), torch.enable_grad():
+            target, active = target.clone(), active.clone()  # normal tensors: autograd may save them
+            z = x0.detach().clone()
+            for _ in range(inner):
+                z.requires_grad_(True)
+                pred = model.predict_normalised(z)[:, cols]
+                loss = 0.5 * ((pred - target) ** 2)[active].sum()
+                (grad,) = torch.autograd.grad(loss, z)
+                z = (z - scale * grad * active.view(view)).detach()
+        return ((x.float() - ab.sqrt() * z) / (1 - ab).sqrt()).to(e.dtype)
+
+    return eps
