@@ -36,7 +36,7 @@ _PERIODIC: dict[str, Any] = {
     "family": "periodic",
     "vae": {"patch": 4, "widths": [32, 64], "latent_channels": 16, "blocks": 1, "head": 64},
     "fp": {"width": 32, "hidden": 256, "dropout": 0.1},
-    "denoiser": {"channels": [32, 64, 128], "attention": True},
+    "denoiser": {"channels": [32, 64, 96], "attention": True},
     "vae_train": {"steps": 1000, "batch": 2, "crop": [128, 128, 64], "lr": 2e-3, "kl_weight": 1e-6,
                   "augment": True},
     "fp_train": {"steps": 1500, "batch": 32, "lr": 1e-3},
