@@ -50,7 +50,7 @@ class BuildConfig:
     shape: tuple[int, ...] = (128, 128, 64)
     n_series: int = 16
     snapshots: int = 8
-    t_min: float = 10.0
+    t_min: float = 300.0
     t_max: float = 10_000.0
     phi_range: tuple[float, float] = (0.3, 0.7)
     chi_range: tuple[float, float] = (2.5, 4.0)

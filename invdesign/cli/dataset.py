@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         shape: str = typer.Option("128,128,64", "--shape", help="Grid X,Y,Z (last axis = thickness)."),
         n_series: int = typer.Option(16, "--n-series", help="Number of simulated (phi, chi) runs."),
         snapshots: int = typer.Option(8, "--snapshots", help="Log-spaced snapshots kept per run."),
-        t_min: float = typer.Option(10.0, "--t-min", help="First snapshot time."),
+        t_min: float = typer.Option(300.0, "--t-min", help="First snapshot time (300: separated structures, as the shipped models' data)."),
         t_max: float = typer.Option(10_000.0, "--t-max", help="Last snapshot time."),
         phi_range: str = typer.Option("0.3,0.7", "--phi-range", help="LOW,HIGH donor fraction."),
         chi_range: str = typer.Option("2.5,4.0", "--chi-range", help="LOW,HIGH Flory-Huggins chi."),
