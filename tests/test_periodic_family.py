@@ -103,11 +103,12 @@ def test_fp_guidance_moves_the_clean_latent_toward_the_condition():
     x = torch.zeros(2, 1, 4, 4, 4)
     t = torch.tensor([0.5, 0.5])
     c = torch.tensor([[1.0], [float("nan")]])
-    e = fp_guided(eps, model, ab, scale=64.0)(x, t, c)
     i = 500
-    x0 = (x - (1 - ab[i]).sqrt() * e) / ab[i].sqrt()
-    # the loss 1/2 (mean(x0) - 1)^2 has gradient (mean - 1) / 64 per entry: one step of 64 lands on 1
-    assert torch.allclose(x0[0].mean(), torch.tensor(1.0), atol=1e-4)
+    for scale, expect in ((1.0, 1.0), (0.25, 0.25)):
+        e = fp_guided(eps, model, ab, scale=scale)(x, t, c)
+        x0 = (x - (1 - ab[i]).sqrt() * e) / ab[i].sqrt()
+        # the FP (a mean) is linear: the step removes the fraction `scale` of its error (1 - 0)
+        assert torch.allclose(x0[0].mean(), torch.tensor(expect), atol=1e-4)
     assert torch.allclose(x0[1], torch.zeros_like(x0[1]))  # unconditional rows are left alone
     assert fp_guided(eps, model, ab, scale=0.0) is eps
 

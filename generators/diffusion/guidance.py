@@ -7,8 +7,13 @@ At step ``t`` the denoiser's noise estimate ``eps`` gives the predicted clean la
 
 The feature predictor (FP) reads the conditions off ``x0``; the loss is half the squared error of
 the condition outputs in standardised units, ``L(x0) = 1/2 sum_k (FP_k(x0) - c_k)^2``. Guidance moves
-``x0`` down that loss, ``x0' = x0 - scale * grad L(x0)`` (``inner`` times), and returns the noise
-estimate consistent with ``x0'``:
+each sample's ``x0`` down that loss by a Gauss-Newton step along the gradient,
+
+    x0' = x0 - scale * 2 L / |grad L|^2 * grad L     (``inner`` times),
+
+which, for an FP linear near ``x0``, removes the fraction ``scale`` of the FP's error on the
+conditions (``scale = 1`` lands on them; the step needs no tuning to the latent's size). It returns
+the noise estimate consistent with ``x0'``:
 
     eps' = (x_t - sqrt(abar_t) x0') / sqrt(1 - abar_t).
 
@@ -48,7 +53,7 @@ def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: i
     alphabar : Tensor ``(T,)``
         The schedule's cumulative products; ``t * T`` indexes it.
     scale : float
-        Step size on the predicted clean latent (0 = no guidance).
+        Fraction of the FP's error on the conditions removed per step (0 = no guidance).
     inner : int
         Gradient steps per sampler step.
     """
@@ -75,9 +80,11 @@ def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: i
             for _ in range(inner):
                 z.requires_grad_(True)
                 pred = model.predict_normalised(z)[:, cols]
-                loss = 0.5 * ((pred - target) ** 2)[active].sum()
-                (grad,) = torch.autograd.grad(loss, z)
-                z = (z - scale * grad * active.view(view)).detach()
+                loss = 0.5 * ((pred - target) ** 2).sum(dim=1)  # (B,): rows are independent
+                (grad,) = torch.autograd.grad(loss.sum(), z)
+                norm2 = grad.flatten(1).pow(2).sum(dim=1).clamp_min(1e-12)
+                step = (scale * 2 * loss.detach() / norm2 * active).view(view)
+                z = (z - step * grad).detach()
         return ((x.float() - ab.sqrt() * z) / (1 - ab).sqrt()).to(e.dtype)
 
     return eps
