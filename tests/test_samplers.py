@@ -33,12 +33,10 @@ def _stats(x):
 
 def test_schedule_matches_the_paper_fixture():
     import numpy as np
-    from pathlib import Path
 
-    f = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "microgen3d" / "golden_ch_2phase.npz"
-    if not f.exists():
-        pytest.skip("shared fixtures absent")
-    sched = np.load(f)["sched"]
+    from tests.reference_data import MICROGEN3D
+
+    sched = np.load(MICROGEN3D / "golden_ch_2phase.npz")["sched"]
     ours = torch.stack(list(SCHED.buffers().values())).numpy()
     assert np.allclose(ours, sched, rtol=2e-4, atol=1e-7)  # the paper builds them in float32
 
