@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generators.diffusion.samplers import DEFAULT_SAMPLER
+
 _BASE: dict[str, Any] = {
     "seed": 0,
     "val_fraction": 0.1,
@@ -26,7 +28,7 @@ _BASE: dict[str, Any] = {
     "denoiser_train": {"steps": 1500, "batch": 32, "lr": 5e-4, "cond_dropout": 0.1, "ema": 0.999},
     "checkpoint_every": 200,
     "log_every": 20,
-    "sampler": {"name": "dpmpp2m", "steps": 20, "guidance": 1.0},
+    "sampler": dict(DEFAULT_SAMPLER),
 }
 
 TWO_PHASE_CONDITIONS = ["ABS_f_D", "CT_f_D_tort1", "CT_f_A_tort1"]
