@@ -69,6 +69,21 @@ def test_model_directory_loads_and_samples(trained, shards):
         assert s2.volumes.shape == (2, *SHAPE)
 
 
+def test_trained_model_records_the_default_physics(trained):
+    """``invdesign train`` writes the simulator block itself: recipes are verified with the
+    project's one physics (CHParams defaults) at the model's shape."""
+    from dataclasses import asdict
+
+    from generators.cahn_hilliard import CHParams
+
+    g = generators.load(trained[0])
+    block = json.loads((trained[0] / "config.json").read_text())["simulator"]
+    assert block == {"shape": list(SHAPE), "upsample": 1, "params": asdict(CHParams())}
+    sim = g.recipe_simulator()
+    assert sim.params == CHParams() and sim.params.kappa == 1.0 and sim.params.mobility == 1.0
+    assert sim.shape == SHAPE and sim.phases == g.phases and sim.upsample == 1
+
+
 def test_fp_is_better_than_the_mean_on_training_volumes(trained, shards):
     # encode -> FP recovers the donor fraction better than predicting its mean
     g = generators.load(trained[0])

@@ -11,6 +11,7 @@ import torch
 from generators.microgen3d.denoiser import Denoiser
 from generators.microgen3d.feature_predictor import FeaturePredictor
 from generators.microgen3d.vae import DEFAULT_CHANNELS, VAE
+from generators.protocol import RECIPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,7 @@ PACKS: dict[str, PackConfig] = {
             "vol_frac_M",
             "tortuosity_A",
             "tortuosity_D",
-            "phi",
-            "chi",
-            "log_time",
+            *RECIPE_NAMES,
         ),
         condition_names=("vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D"),
         phases=3,
