@@ -1,21 +1,32 @@
-"""A file-system artifact store safe for many writers: atomic writes, paths that cannot escape.
+"""A file-system artifact store safe for many writers, and the trial volumes kept in it.
 
 Artifacts are written to a temporary file in the same directory and renamed into place, so a full
-disk or a killed worker never leaves a truncated artifact under its final name.
+disk or a killed worker never leaves a truncated artifact under its final name. A trial's volumes
+are one ``.npz`` artifact whose SHA-256 is recorded with the trial (:func:`save_trial_arrays`) and
+checked on every load (:func:`load_trial_arrays`): a file changed or damaged on disk is refused
+with a one-line error, never read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import shutil
+import tempfile
 import uuid
+import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from optuna.artifacts import FileSystemArtifactStore
+import numpy as np
+import optuna
+from optuna.artifacts import upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
+
+__all__ = ["ArtifactCorrupted", "SafeArtifactStore", "load_trial_arrays", "safe_join", "save_trial_arrays",
+           "sha256_file"]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
@@ -50,8 +61,9 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-class SafeArtifactStore(FileSystemArtifactStore):
-    """Optuna's FileSystemArtifactStore with atomic writes and strict artifact ids.
+class SafeArtifactStore:
+    """A file-system artifact store (Optuna's ``ArtifactStore`` interface: ``open_reader``,
+    ``write``, ``remove``) with atomic writes and strict artifact ids.
 
     Parameters
     ----------
@@ -59,6 +71,10 @@ class SafeArtifactStore(FileSystemArtifactStore):
         The directory (created if missing; must be writable).
     create : bool
         Create the directory if it does not exist.
+
+    Attributes
+    ----------
+    base_path : Path
 
     Raises
     ------
@@ -80,15 +96,16 @@ class SafeArtifactStore(FileSystemArtifactStore):
             raise ValueError(
                 f"artifact directory {str(base)!r} is not writable: {exc.strerror or exc}"
             ) from None
-        super().__init__(base)
+        self.base_path = base
 
-    def _get_filepath(self, artifact_id: str) -> Path:
+    def path(self, artifact_id: str) -> Path:
+        """Where an artifact lives; ValueError for an id that is not a plain file name."""
         if not isinstance(artifact_id, str) or not _ID.match(artifact_id) or ".." in artifact_id:
             raise ValueError(f"invalid artifact id {artifact_id!r}")
-        return safe_join(self._base_path, artifact_id)
+        return safe_join(self.base_path, artifact_id)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        final = self._get_filepath(artifact_id)
+        final = self.path(artifact_id)
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
         try:
             with open(tmp, "wb") as f:
@@ -99,11 +116,74 @@ class SafeArtifactStore(FileSystemArtifactStore):
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise OSError(
-                exc.errno, f"cannot write artifact to {str(self._base_path)!r}: {exc.strerror or exc}"
+                exc.errno, f"cannot write artifact to {str(self.base_path)!r}: {exc.strerror or exc}"
             ) from None
 
     def open_reader(self, artifact_id: str) -> BinaryIO:
-        path = self._get_filepath(artifact_id)
+        path = self.path(artifact_id)
         if not path.is_file():
-            raise ArtifactNotFound(f"artifact {artifact_id!r} not found in {str(self._base_path)!r}")
+            raise ArtifactNotFound(f"artifact {artifact_id!r} not found in {str(self.base_path)!r}")
         return open(path, "rb")
+
+    def remove(self, artifact_id: str) -> None:
+        path = self.path(artifact_id)
+        if not path.is_file():
+            raise ArtifactNotFound(f"artifact {artifact_id!r} not found in {str(self.base_path)!r}")
+        path.unlink()
+
+
+class ArtifactCorrupted(ValueError):
+    """An artifact whose bytes do not match the SHA-256 recorded with its trial (or unreadable)."""
+
+
+def save_trial_arrays(store: SafeArtifactStore, trial: optuna.Trial, **arrays: np.ndarray) -> tuple[str, str]:
+    """Upload ``arrays`` as one compressed ``.npz`` artifact of ``trial``.
+
+    Returns
+    -------
+    (artifact_id, sha256)
+        To record with the trial (:class:`invdesign.studies.records.TrialRecord`).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial_{trial.number:05d}.npz"
+        np.savez_compressed(path, **arrays)
+        digest = sha256_file(path)
+        artifact_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial)
+    return artifact_id, digest
+
+
+def load_trial_arrays(store: SafeArtifactStore, artifact_id: str | None, sha256: str | None,
+                      what: str = "artifact") -> dict[str, np.ndarray]:
+    """The arrays of an artifact, after checking its bytes against the recorded SHA-256.
+
+    Parameters
+    ----------
+    store : SafeArtifactStore
+    artifact_id, sha256 : str
+        As recorded with the trial.
+    what : str
+        Names the artifact in errors (e.g. ``"artifact of trial 3"``).
+
+    Raises
+    ------
+    ValueError
+        No artifact or no hash recorded, or the artifact is missing from the store.
+    ArtifactCorrupted
+        The bytes do not match the hash, or they are not a readable ``.npz``.
+    """
+    if not artifact_id:
+        raise ValueError(f"{what}: none recorded (the trial has no stored volumes)")
+    if not sha256:
+        raise ValueError(f"{what}: no SHA-256 recorded, so its contents cannot be checked")
+    try:
+        with store.open_reader(artifact_id) as f:
+            data = f.read()
+    except ArtifactNotFound:
+        raise ValueError(f"{what} ({artifact_id}) is missing from {str(store.base_path)!r}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ArtifactCorrupted(f"{what} is corrupted (SHA-256 mismatch): {artifact_id}")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ArtifactCorrupted(f"{what} is not a readable .npz: {exc}") from None

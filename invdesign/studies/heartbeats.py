@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
+
+from invdesign.studies.optuna_internals import heartbeats_enabled
 
 
 class TrialHeartbeats:
@@ -21,7 +22,7 @@ class TrialHeartbeats:
 
     def __init__(self, storage) -> None:
         self.storage = storage
-        self.enabled = is_heartbeat_enabled(storage)
+        self.enabled = heartbeats_enabled(storage)
         self.ids: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

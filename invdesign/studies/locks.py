@@ -5,7 +5,7 @@ trial with fixed conditions is an ``enqueue_trial`` followed by an ``ask``; both
 step, or two processes starting together propose the same condition or take each other's queued
 trial. Which lock depends on the storage:
 
-- journal file opened by :func:`invdesign.loop.storage.open_storage`, or SQLite: ``flock`` on
+- journal file opened by :func:`invdesign.studies.storage.open_storage`, or SQLite: ``flock`` on
   ``<file>.propose.lock`` (every process on the machine);
 - PostgreSQL: a session advisory lock keyed by the study name (every process on every machine);
 - anything else (in-memory storage, MySQL, a storage object of unknown kind): a lock shared by the
@@ -19,15 +19,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from invdesign.studies.optuna_internals import backend_of
+
+__all__ = ["ProposalLock", "backend_of", "lock_file"]
+
 _PROCESS_LOCKS: dict[tuple[int, str], threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
-
-
-def backend_of(storage: Any) -> Any:
-    """The storage itself, or the database storage under Optuna's cache (``study._storage``)."""
-    from optuna.storages._cached_storage import _CachedStorage
-
-    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def lock_file(storage: Any) -> Path | None:

@@ -15,26 +15,31 @@ seconds; a trial whose timestamp is older than ``grace_period`` seconds, or that
 is failed by the next process that proposes a trial and re-queued once per failure, up to
 ``max_retry`` times, by Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`).
 The design loop records a trial's first heartbeat while it holds the proposal lock, so a live
-trial always has one.
+trial always has one. The two heartbeat storages live with the rest of the Optuna internals they
+need (:mod:`invdesign.studies.optuna_internals`).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-from optuna.trial import TrialState
 
-_log = logging.getLogger(__name__)
+from invdesign.studies.optuna_internals import (
+    HEARTBEAT_ATTR,
+    HeartbeatJournalStorage,
+    HeartbeatRDBStorage,
+    first_line,
+)
 
-HEARTBEAT_ATTR = "invdesign:heartbeat"
+__all__ = ["HEARTBEAT_ATTR", "JOURNAL_NAME", "HeartbeatJournalStorage", "HeartbeatRDBStorage", "StorageUnavailable",
+           "check_url", "journal_path", "load_study", "mask_url", "open_storage", "redact", "with_installed_driver"]
+
 JOURNAL_NAME = "study.journal"
 RDB_DIALECTS = ("postgresql", "mysql", "sqlite")
 JOURNAL_SCHEMES = ("journal", "file")
@@ -61,12 +66,6 @@ def redact(text: str, url: str) -> str:
     if m and m.group(1):
         text = text.replace(m.group(1), "***")
     return mask_url(text)
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
 
 
 def journal_path(url: str) -> Path | None:
@@ -119,83 +118,6 @@ def with_installed_driver(url: str) -> str:
             and importlib.util.find_spec("psycopg2") is not None:
         return "postgresql+psycopg2://" + url[len("postgresql://"):]
     return url
-
-
-class HeartbeatRDBStorage(RDBStorage):
-    """RDBStorage whose heartbeat thread logs one warning (not a traceback) if the database is away,
-    and which counts a RUNNING trial that never recorded a heartbeat as stale (like the journal's)."""
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        from optuna.storages._rdb import models
-
-        stale = list(super()._get_stale_trial_ids(study_id))
-        running = [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False,
-                                                             states=(TrialState.RUNNING,))]
-        if running:
-            session = self.scoped_session()
-            try:
-                beaten = {row[0] for row in session.query(models.TrialHeartbeatModel.trial_id)
-                          .filter(models.TrialHeartbeatModel.trial_id.in_(running))}
-            finally:
-                session.close()
-            stale += [tid for tid in running if tid not in beaten and tid not in stale]
-        return stale
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        try:
-            super().record_heartbeat(trial_id)
-        except Exception as exc:  # the database went away; the trial itself will report it
-            _log.warning("heartbeat of trial id %d not recorded: %s", trial_id, _first_line(exc))
-
-
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """JournalStorage with heartbeats kept as a trial system attribute (``invdesign:heartbeat``).
-
-    Parameters
-    ----------
-    backend : BaseJournalBackend
-        Where the journal lives.
-    heartbeat_interval : int or None
-        Seconds between heartbeats; None disables heartbeats.
-    grace_period : int or None
-        Seconds without a heartbeat after which a RUNNING trial is stale (default 2 intervals).
-    heartbeat_stale_trial_callback : callable or None
-        Called with ``(study, failed_trial)`` for each trial failed for being stale.
-    """
-
-    def __init__(self, backend, heartbeat_interval=None, grace_period=None,
-                 heartbeat_stale_trial_callback=None) -> None:
-        super().__init__(backend)
-        if heartbeat_interval is not None and heartbeat_interval <= 0:
-            raise ValueError(f"heartbeat_interval must be > 0 s, got {heartbeat_interval}")
-        if grace_period is not None and grace_period <= 0:
-            raise ValueError(f"grace_period must be > 0 s, got {grace_period}")
-        self.heartbeat_interval = heartbeat_interval
-        self.grace_period = grace_period
-        self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        try:
-            self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-        except Exception as exc:  # finished meanwhile, or the file is unreadable
-            _log.debug("heartbeat of trial id %d not recorded: %s", trial_id, exc)
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
-        now = time.time()
-        stale = []
-        for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            last = t.system_attrs.get(HEARTBEAT_ATTR)
-            if last is None or now - float(last) > grace:
-                stale.append(t._trial_id)
-        return stale
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self.heartbeat_interval
-
-    def get_heartbeat_stale_trial_callback(self):
-        return self.heartbeat_stale_trial_callback
 
 
 def open_storage(
@@ -279,14 +201,14 @@ def open_storage(
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
             if time.monotonic() >= deadline:
                 raise StorageUnavailable(
-                    f"cannot reach storage {mask_url(url)}: {redact(_first_line(exc), url)}"
+                    f"cannot reach storage {mask_url(url)}: {redact(first_line(exc), url)}"
                 ) from None
             time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
         except (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError) as exc:
             raise ValueError(f"cannot open storage {mask_url(url)}: {redact(str(exc), url)}") from None
         except ImportError as exc:  # Optuna's message when the database driver is not installed
             raise ValueError(
-                f"cannot open storage {mask_url(url)}: {redact(_first_line(exc), url)}") from None
+                f"cannot open storage {mask_url(url)}: {redact(first_line(exc), url)}") from None
 
 
 def load_study(storage: BaseStorage, study_name: str, url: str = "") -> optuna.Study:

@@ -8,23 +8,20 @@ measured descriptors and the recipe, and each trial's volumes are an artifact (`
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import is_heartbeat_enabled
-from optuna.trial import TrialState
 
-from invdesign.loop.artifacts import SafeArtifactStore
-from invdesign.loop.locks import ProposalLock
-from invdesign.loop.storage import JOURNAL_NAME, open_storage
+from invdesign.studies.artifacts import SafeArtifactStore
+from invdesign.studies.stale import fail_stale_trials, fail_stale_trials_locked
+from invdesign.studies.storage import JOURNAL_NAME, open_storage
 from objectives.targets import Targets, make_targets
 
 __all__ = ["METHODS", "Settings", "artifact_store", "create_or_resume", "fail_stale_trials",
-           "load_design_study", "open_existing", "open_storage"]
+           "fail_stale_trials_locked", "load_design_study", "make_sampler", "open_existing", "open_storage"]
 
 METHODS = ("bo", "direct", "random", "tpe", "gp")
 SETTINGS_ATTR = "invdesign_settings"
@@ -54,7 +51,7 @@ class Settings:
     constraints : list
         Linear inequality constraints in BoTorch's format.
     artifact_dir : str
-        Directory of the study's artifact store (:class:`invdesign.loop.artifacts.SafeArtifactStore`).
+        Directory of the study's artifact store (:class:`invdesign.studies.artifacts.SafeArtifactStore`).
     """
 
     model: str
@@ -163,35 +160,6 @@ def load_design_study(storage: str | BaseStorage, study_name: str | None = None)
         raise ValueError(f"no study named {study_name!r} in this storage") from None
     Settings.from_study(study)
     return study
-
-
-def fail_stale_trials(study: optuna.Study) -> int:
-    """Fail the RUNNING trials of processes that died; return how many were failed.
-
-    On a storage with heartbeats (every storage :func:`open_storage` opens) a trial is dead when its
-    heartbeat is older than the grace period or it never recorded one; live workers' trials are
-    left alone, and each dead trial is re-queued (WAITING, same condition) for the next process to
-    retry. On a storage without heartbeats (e.g. in-memory; one process only) every RUNNING trial
-    is taken as left by a dead run. Runs under the study's proposal lock, so a trial being opened
-    (heartbeat not yet recorded) is never mistaken for a dead one.
-    """
-    with ProposalLock(study._storage, study.study_name):
-        return fail_stale_trials_locked(study)
-
-
-def fail_stale_trials_locked(study: optuna.Study) -> int:
-    """:func:`fail_stale_trials` for a caller that holds the proposal lock already."""
-    storage = study._storage
-    before = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    if is_heartbeat_enabled(storage):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-    else:
-        for tid in before:
-            storage.set_trial_state_values(tid, state=TrialState.FAIL)
-    after = {t._trial_id for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    return len(before - after)
 
 
 def artifact_store(settings: Settings) -> SafeArtifactStore:
