@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-RECIPE = ("phi", "chi", "log_time")
+from generators.protocol import RECIPE_NAMES
+
+RECIPE = RECIPE_NAMES
 
 
 def candidate_table(result: Any) -> pd.DataFrame:

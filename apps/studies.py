@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from invdesign.loop.storage import mask_url
+from invdesign.studies.storage import mask_url
 
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
@@ -21,7 +21,7 @@ _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 def open_storage(spec: str) -> Any:
     """Turn a storage spec into an Optuna storage (cached per spec; failures are not cached).
 
-    The design loop's opener (:func:`invdesign.loop.storage.open_storage`: URL checks, masked
+    The design loop's opener (:func:`invdesign.studies.storage.open_storage`: URL checks, masked
     passwords), without heartbeats: the page only reads.
 
     Parameters
@@ -35,8 +35,8 @@ def open_storage(spec: str) -> Any:
     ValueError
         Empty spec, an unknown scheme, or a storage that cannot be reached (password masked).
     """
-    from invdesign.loop.storage import StorageUnavailable
-    from invdesign.loop.storage import open_storage as open_design_storage
+    from invdesign.studies.storage import StorageUnavailable
+    from invdesign.studies.storage import open_storage as open_design_storage
 
     spec = (spec or "").strip()
     if not spec:

@@ -46,9 +46,7 @@ def paper_model():
         from generators import microgen3d
     except ImportError:
         raise SystemExit("generators.microgen3d is not available; use --family compact") from None
-    from generators.diffusion.microgen3d_adapter import from_modules
-
-    return from_modules(*microgen3d.build_modules("ch_2phase"), "ch_2phase").model
+    return microgen3d.MicroGen3D(*microgen3d.build_modules("ch_2phase"), microgen3d.PACKS["ch_2phase"]).model
 
 
 def sync(device: torch.device) -> None:

@@ -2,6 +2,6 @@
 conditional latent diffusion model (modules, samplers, training, weight packs)."""
 
 from generators.diffusion.generator import load
-from generators.protocol import Generator, Samples
+from generators.protocol import RECIPE_NAMES, Generator, Samples
 
-__all__ = ["Generator", "Samples", "load"]
+__all__ = ["RECIPE_NAMES", "Generator", "Samples", "load"]

@@ -11,6 +11,11 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+#: The processing recipe a generator may predict (``Samples.predicted``) and a design reports:
+#: blend ratio ``phi``, Flory-Huggins ``chi`` and ``log_time`` = log10 of the annealing time
+#: (simulation units). The one list every layer uses.
+RECIPE_NAMES: tuple[str, ...] = ("phi", "chi", "log_time")
+
 
 @dataclass
 class Samples:

@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from generators.protocol import RECIPE_NAMES
 from invdesign.loop.api import resolve_generator
 from invdesign.loop.measure import DescribeBatch, measure
 from invdesign.loop.results import DesignResult
 from objectives.losses import distance, target_tensors
 from objectives.targets import Targets, make_targets
 
-RECIPE = ("phi", "chi", "log_time")
+RECIPE = RECIPE_NAMES
 
 
 @dataclass

@@ -93,7 +93,7 @@ def test_non_positive_worker_settings_are_refused(journal_url, tmp_path, key, va
 def test_bad_study_settings_change_nothing(journal_url, tmp_path):
     import json
 
-    from invdesign.loop.study import SETTINGS_ATTR
+    from invdesign.studies.study import SETTINGS_ATTR
 
     name = make_study(journal_url, tmp_path / "out")
     run_worker(journal_url, name, 1)

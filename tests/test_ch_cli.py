@@ -27,6 +27,31 @@ def test_simulate_writes_npz_and_prints_descriptors(tmp_path):
     assert summary["descriptors"]["norm_STAT_e"] == pytest.approx(d["STAT_e"] / (3 * vol.size))
 
 
+def test_simulate_prints_a_table_unless_json(tmp_path):
+    out = tmp_path / "v.npz"
+    res = CliRunner().invoke(app, ["simulate", "--phi", "0.4", "--chi", "3", "--time", "60",
+                                   "--shape", "16,16,8", "--seed", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(res.stdout)
+    vol = np.load(out)["volume"]
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in res.stdout.splitlines() if line.count("│") == 3}
+    d = objectives.describe(vol)
+    assert rows["ABS_f_D"] == f"{(vol == 0).mean():.6g}" and rows["STAT_n_D"] == f"{d['STAT_n_D']:.6g}"
+    assert rows["CT_f_D_tort1"] == f"{d['CT_f_D_tort1']:.6g}"
+    text = " ".join(res.stdout.split())
+    assert "phi 0.4, chi 3, time 60" in text and "mean donor fraction 0.4" in text and "16x16x8" in text
+
+
+def test_simulate_reports_progress_up_to_the_time():
+    from invdesign.cli.simulate import run_simulation
+
+    seen = []
+    run_simulation(0.4, 3.0, 40.0, (8, 8, 4), 0, 2, "cpu", "float32", None, progress=seen.append)
+    assert len(seen) > 5 and seen == sorted(seen) and seen[-1] == pytest.approx(40.0)
+
+
 def test_simulate_three_phases_to_other_formats(tmp_path):
     from objectives.io import read_volume
 

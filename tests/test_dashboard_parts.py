@@ -144,7 +144,7 @@ def test_cli_binds_localhost_by_default(monkeypatch):
     from invdesign.cli.main import app
 
     calls = []
-    monkeypatch.setattr(dashboard.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(dashboard, "run_server", lambda cmd: calls.append(cmd) or 0)
     result = CliRunner().invoke(app, ["dashboard", "--port", "8600"])
     assert result.exit_code == 0, result.output
     cmd = calls[0]

@@ -82,15 +82,36 @@ def test_build_writes_labelled_shards_and_a_manifest(tmp_path):
     samples = read_all(tmp_path)
     assert sorted(samples) == [f"sample_{i:07d}" for i in range(10)]
     plan = {s.index: s for s in cfg.plan()}
+    distinct = 0
     for name, (vol, attrs) in samples.items():
         assert vol.dtype == np.uint8 and vol.shape == cfg.shape and set(np.unique(vol)) <= {0, 1, 2}
         i = int(name.split("_")[1])
         s = plan[i // 2]
         assert attrs["series"] == s.index and attrs["phi"] == s.phi and attrs["chi"] == s.chi
         assert attrs["log_time"] == pytest.approx(np.log10(cfg.times()[i % 2]))
+        # every three-phase label is the engine's value for its own phase (count_engine: the
+        # tortuosities are half the donor / acceptor fractions, so a swap shows)
         assert attrs["vol_frac_M"] == pytest.approx((vol == 2).mean())
-        for key in ("vol_frac_D", "tortuosity_A", "tortuosity_D"):
-            assert key in attrs
+        assert attrs["vol_frac_D"] == pytest.approx((vol == 0).mean())
+        assert attrs["tortuosity_D"] == pytest.approx((vol == 0).mean() / 2)
+        assert attrs["tortuosity_A"] == pytest.approx((vol == 1).mean() / 2)
+        distinct += (vol == 0).mean() != pytest.approx((vol == 1).mean())
+    assert distinct >= 3  # volumes where D and A differ: a swapped pair of labels cannot pass
+
+
+def test_three_phase_labels_are_the_descriptor_engines_values(tmp_path):
+    """With the real engine: each stored label equals objectives.describe of the stored volume."""
+    import objectives
+
+    cfg = small_config(n_series=2, snapshots=1, t_min=40.0)
+    build_dataset(tmp_path, cfg, progress=False)
+    samples = read_all(tmp_path)
+    assert samples
+    for vol, attrs in samples.values():
+        assert 2 in np.unique(vol)
+        d = objectives.describe(vol)
+        for key in ("vol_frac_D", "vol_frac_M", "tortuosity_D", "tortuosity_A"):
+            assert attrs[key] == pytest.approx(d[key], rel=1e-6), key
 
 
 def test_two_phase_labels_include_norm_stat_e(tmp_path):

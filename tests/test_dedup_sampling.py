@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generators.diffusion import ancestral, linear_schedule
+from generators.diffusion import ancestral, linear_schedule, unit_grid
 from generators.microgen3d import ancestral_sample, ddpm_schedules
 
 
@@ -28,9 +28,8 @@ def test_both_entry_points_run_the_same_loop():
     def eps_fn(x, t, c):
         return 0.3 * x * (1 + t.view(-1, 1, 1, 1, 1)) + c.view(-1, 1, 1, 1, 1)
 
-    a = ancestral(eps_fn, x0.shape, ctx, schedule=sched, generator=torch.Generator().manual_seed(3),
-                  x_init=x0, first=T - 2)
+    a = ancestral(eps_fn, x0.clone(), unit_grid(sched, T - 2), context=ctx, generator=torch.Generator().manual_seed(3))
     b = ancestral_sample(eps_fn, x0.clone(), bufs, ctx, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="first_step"):
-        ancestral(eps_fn, x0.shape, ctx, schedule=sched, x_init=x0, first=T)
+        unit_grid(sched, T)

@@ -4,11 +4,9 @@ import pytest
 import torch
 
 import objectives
-from tests.test_descriptors_helpers import GRASPI, load_fixture, reference, sig6
+from tests.test_descriptors_helpers import load_fixture, reference, sig6
 
-pytestmark = pytest.mark.skipif(not GRASPI.is_dir(), reason="shared fixtures absent")
-
-NAMES = sorted(reference()) if GRASPI.is_dir() else []
+NAMES = sorted(reference())
 
 
 def _check(got: dict, want: dict) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import numpy as np
 from scipy import ndimage
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-GRASPI = SHARED / "fixtures" / "graspi"
+from tests.reference_data import GRASPI  # noqa: F401 - re-exported for the descriptor tests
 
 
 def load_fixture(name: str) -> np.ndarray:

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 
 from invdesign import DesignResult, design, run_trials
 from invdesign.loop.results import load_trial_volumes
-from invdesign.loop.study import Settings
+from invdesign.studies.optuna_internals import storage_of
+from invdesign.studies.study import Settings
 from tests.design_fakes import BiasedFakeGenerator, fake_describe_batch
 
 TARGETS = {"ABS_f_D": 0.5, "CT_f_D_tort1": 0.4}
@@ -96,7 +97,7 @@ def test_study_holds_settings_trials_and_artifacts(tmp_path):
         assert set(t.params) == {"ABS_f_D", "CT_f_D_tort1"}
         assert t.user_attrs["condition"] == pytest.approx([t.params["ABS_f_D"], t.params["CT_f_D_tort1"]])
         assert set(t.user_attrs["recipe"]) == {"phi", "chi", "log_time"}
-        metas = optuna.artifacts.get_all_artifact_meta(t, storage=study._storage)
+        metas = optuna.artifacts.get_all_artifact_meta(t, storage=storage_of(study))
         assert len(metas) == 1 and metas[0].filename.endswith(".npz")
         vols = load_trial_volumes(study, t.number)
         assert vols.shape == (3, 32, 32, 8)
@@ -150,7 +151,7 @@ class DiesOnCall(BiasedFakeGenerator):
 def test_interrupted_run_resumes(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, method="random", budget=5, model=DiesOnCall(3))
-    from invdesign.loop.study import open_existing
+    from invdesign.studies.study import open_existing
 
     study = open_existing(None, tmp_path / "run", None)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAIL]

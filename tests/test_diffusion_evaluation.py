@@ -77,6 +77,7 @@ def test_evaluate_report(tmp_path):
     assert set(rep["conditioning"]) == set(CONDS) and rep["unmeasured_conditions"] == []
     for v in rep["conditioning"].values():
         assert v["mae"] >= 0 and v["r2"] <= 1
+    # the metrics against the truth: see test_evaluate_scores_an_exact_generator_one
     assert set(rep["fp_on_heldout"]) == set(OUTS)
     assert 0.0 <= rep["diversity"]["voxel_disagreement"] <= 1.0
     json.dumps(rep)
@@ -87,6 +88,56 @@ def test_evaluate_report(tmp_path):
     bad = load_shards(write_synthetic_shards(tmp_path / "s2", n=2, shape=(8, 8, 8)))
     with pytest.raises(ValueError, match="differ"):
         evaluate(g, bad, describe=describe)
+
+
+class EchoGenerator:
+    """Volumes that carry the row index of the condition they were made at, so a describe stand-in
+    can return exactly the requested condition (or a shifted / column-swapped one)."""
+
+    condition_names = tuple(CONDS)
+    bounds = torch.tensor([[0.3, 0.1], [0.7, 0.4]], dtype=torch.float64)
+    config = type("C", (), {"sampler": {"name": "echo", "steps": 1}})()
+
+    def __init__(self):
+        self.rows = []
+
+    def sample(self, conditions, n=1, seed=None, **kw):
+        c = torch.as_tensor(conditions, dtype=torch.float64).repeat_interleave(n, 0)
+        start = len(self.rows)
+        self.rows.extend(c.tolist())
+        idx = torch.arange(start, start + len(c))
+        vols = (idx.view(-1, 1, 1, 1) % 256).to(torch.uint8).expand(-1, 2, 2, 2).clone()
+        vols[:, 1, 1, 1] = (idx // 256).to(torch.uint8)
+        return generators.Samples(volumes=vols, conditions=c.float())
+
+    def describer(self, shift=(0.0, 0.0), swap=False):
+        def describe(volumes):
+            idx = volumes[:, 0, 0, 0].long() + 256 * volumes[:, 1, 1, 1].long()
+            rows = torch.tensor(self.rows, dtype=torch.float64)[idx] + torch.tensor(shift, dtype=torch.float64)
+            cols = rows.flip(1) if swap else rows
+            return {k: cols[:, j] for j, k in enumerate(CONDS)}
+        return describe
+
+
+def test_evaluate_scores_an_exact_generator_one():
+    g = EchoGenerator()
+    rep = evaluate(g, None, n_conditions=12, n_samples=2, n_diversity=3, describe=g.describer())
+    for k in CONDS:  # 1 and 0 up to the float32 the conditions are sampled in
+        c = rep["conditioning"][k]
+        assert c["r2"] == pytest.approx(1.0, abs=1e-9) and c["mae"] == pytest.approx(0.0, abs=1e-7)
+        assert c["r2_of_means"] == pytest.approx(1.0, abs=1e-9)
+    # a measurement off by 0.05 in the first condition: MAE 0.05 and R^2 = 1 - n 0.05^2 / SST
+    g2 = EchoGenerator()
+    rep2 = evaluate(g2, None, n_conditions=12, n_samples=2, n_diversity=3, describe=g2.describer((0.05, 0.0)))
+    asked = np.array(g2.rows[:24])[:, 0]
+    want = 1 - 24 * 0.05**2 / np.sum((asked - asked.mean()) ** 2)
+    assert rep2["conditioning"][CONDS[0]]["mae"] == pytest.approx(0.05, rel=1e-5)
+    assert rep2["conditioning"][CONDS[0]]["r2"] == pytest.approx(want, rel=1e-6) and want < 0.99
+    assert rep2["conditioning"][CONDS[1]]["r2"] == pytest.approx(1.0, abs=1e-9)
+    # measurements in the wrong columns are not credited to the condition they do not follow
+    g3 = EchoGenerator()
+    rep3 = evaluate(g3, None, n_conditions=12, n_samples=2, n_diversity=3, describe=g3.describer(swap=True))
+    assert all(rep3["conditioning"][k]["r2"] < 0.5 for k in CONDS)
 
 
 def test_cli_evaluate(tmp_path):

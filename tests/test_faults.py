@@ -13,7 +13,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-import invdesign.loop.artifacts as artifacts_mod
+import invdesign.studies.artifacts as artifacts_mod
 from invdesign.distributed import WorkerError, read_artifact, run_worker
 from tests.pg import journal_url, load, make_study, pg_control, pg_url, spawn_worker, wait_for  # noqa: F401
 from tests.workers_fake import FakeGenerator, register

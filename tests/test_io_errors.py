@@ -178,9 +178,35 @@ def test_vti_malformed(tmp_path):
 
 def test_npz_without_a_volume(tmp_path):
     np.savez(tmp_path / "a.npz", x=GOOD, y=GOOD)
-    with pytest.raises(ValueError, match="no 'volume'") as exc:
+    with pytest.raises(ValueError, match="none named 'volume'") as exc:
         vio.read_volume(tmp_path / "a.npz")
-    _one_line(exc, tmp_path / "a.npz")
+    msg = _one_line(exc, tmp_path / "a.npz")
+    assert "'x', 'y'" in msg  # the keys that are there
+
+
+@pytest.mark.parametrize("ext", [".npy", ".npz"])
+@pytest.mark.parametrize("how", ["object array", "pickle file"])
+def test_pickled_numpy_files_get_a_plain_error(tmp_path, ext, how):
+    """No advice to load pickles unsafely: a plain one-line reason, and nothing is unpickled."""
+    import pickle
+
+    path = tmp_path / f"p{ext}"
+    marker = tmp_path / "ran"
+    if how == "object array":
+        arr = np.array([{"a": 1}], dtype=object)
+        np.save(path, arr) if ext == ".npy" else np.savez(path, volume=arr)
+    else:
+        class Payload:
+            def __reduce__(self):
+                return (open, (str(marker), "w"))
+
+        path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError) as exc:
+        vio.read_volume(path)
+    msg = _one_line(exc, path)
+    assert "allow_pickle" not in msg and "trust" not in msg and "pickle.load" not in msg
+    assert "Python objects (pickled data), which are never loaded" in msg
+    assert not marker.exists()
 
 
 def test_tiff_with_colour_pages(tmp_path):

@@ -11,13 +11,10 @@ import pytest
 
 import objectives.io as vio
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-GRASPI = SHARED / "fixtures" / "graspi"
-VTK_FILES = Path(__file__).resolve().parent / "data" / "io_vtk"
+from tests.reference_data import GRASPI, VTK_FILES
 
 
 # ------------------------------------------------------------------ fixture npz (packed + shape)
-@pytest.mark.skipif(not GRASPI.is_dir(), reason="shared fixtures absent")
 @pytest.mark.parametrize("name", ["p_16x16x8", "p_24cube_f35", "p_32x32x16_f60", "p_64cube_median"])
 def test_fixture_npz_matches_graspi_counts_and_orientation(name):
     ref = json.loads((GRASPI / "graspi_cpp_reference.json").read_text())[name]

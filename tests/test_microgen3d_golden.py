@@ -8,7 +8,6 @@ run on the formula inputs; every array must match ``golden_<pack>.npz`` to relat
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,12 +24,11 @@ from generators.microgen3d import (
     load_pack,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "microgen3d"
+from tests.reference_data import MICROGEN3D as FIXTURES
+
 PACK_NAMES = ("experimental", "ch_2phase", "ch_3phase")
 RTOL = 1e-6
 CONTEXT = [0.3, 0.2, 0.35, 0.25]
-
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared MicroGen3D fixtures absent")
 
 
 def keys_json(pack: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from generators.microgen3d.formula import formula_state_dict
 from generators.microgen3d.weights import load_into
 from tests.microgen3d_tiny import tiny_pack
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "microgen3d"
+from tests.reference_data import MICROGEN3D as FIXTURES
 
 TINY = tiny_pack(T=20)
 
@@ -93,7 +92,6 @@ def test_shape_mismatch_names_first_key(tiny_files, tmp_path):
         load_pack(TINY, vae=paths["vae"], fp=paths["fp"], ddpm=bad)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared MicroGen3D fixtures absent")
 def test_other_packs_fp_file_is_refused(tmp_path):
     with open(FIXTURES / "keys_ch_2phase.json", encoding="utf-8") as fh:
         spec = json.load(fh)

@@ -1,4 +1,5 @@
-"""The MicroGen3D generator: protocol, published ancestral sampler, sampler hook, decoding, modules."""
+"""The MicroGen3D generator: protocol, published ancestral sampler, registered samplers, the one
+grey-level rule, decoding, modules."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from generators.microgen3d import (
     MicroGen3D,
     PackConfig,
     ancestral_sample,
+    binarize,
     build_denoiser,
     build_fp,
     build_modules,
@@ -18,6 +20,7 @@ from generators.microgen3d import (
     ddpm_schedules,
     load_pack,
     three_levels,
+    to_grey,
 )
 from generators.protocol import Generator
 from tests.microgen3d_tiny import tiny_pack
@@ -44,7 +47,7 @@ def test_meets_protocol_and_samples(tiny_gen):
     assert s.latents.shape == (6, *TINY.latent_shape)
     assert tuple(s.predicted) == ("a", "b", "c") and all(v.shape == (6,) for v in s.predicted.values())
     # The volumes are the binarised decodes of the returned latents, and predicted the FP on them.
-    assert torch.equal(s.volumes, (tiny_gen.decode(s.latents) > 0.5).to(torch.uint8))
+    assert torch.equal(s.volumes, (tiny_gen.decode_grey(s.latents) > 0.5).to(torch.uint8))
     with torch.no_grad():
         fp_out = tiny_gen.fp(s.latents.flatten(1))
     assert torch.allclose(s.predicted["b"], fp_out[:, 1])
@@ -62,11 +65,8 @@ def test_batches_draw_noise_in_order(tiny_gen):
     """Each batch draws its start noise and step noise from the one seeded stream, in order: with
     batches of 2, the first batch equals sampling the first condition alone."""
     one = tiny_gen.sample(CONDS[:1], n=2, seed=11)
-    bs, tiny_gen.batch_size = tiny_gen.batch_size, 2
-    try:
-        split = tiny_gen.sample(CONDS, n=2, seed=11)
-    finally:
-        tiny_gen.batch_size = bs
+    split = tiny_gen.sample(CONDS, n=2, seed=11, batch_size=2)
+    assert tiny_gen.batch_size == 32  # the paper generator's default
     assert torch.equal(split.latents[:2], one.latents)
     assert not torch.equal(split.latents[2:], one.latents)
 
@@ -117,31 +117,33 @@ def test_ancestral_last_step_is_deterministic():
         ancestral_sample(lambda x, t, c: x, x, sched, None, first_step=10)
 
 
-def test_sampler_hook(tiny_gen):
+def test_registered_samplers_run_with_the_one_signature(tiny_gen, monkeypatch):
+    from generators.diffusion import samplers
+
     seen = {}
 
-    def fake_sampler(denoise_fn, x_T, schedule, steps, generator=None):
-        seen.update(steps=steps, keys=tuple(schedule), shape=tuple(x_T.shape))
-        eps = denoise_fn(x_T, torch.full((x_T.shape[0],), 0.5))
-        assert eps.shape == x_T.shape
-        eps_scalar = denoise_fn(x_T, 0.5)
-        assert torch.allclose(eps, eps_scalar)
-        return torch.zeros_like(x_T)
+    def fake(eps_fn, x, grid, *, context=None, generator=None, scale=1.0):
+        seen.update(shape=tuple(x.shape), steps=len(grid), context=context.clone(), scale=scale,
+                    buffers=tuple(grid.schedule.buffers()))
+        eps = eps_fn(x, torch.full((x.shape[0],), 0.5), context)
+        assert eps.shape == x.shape
+        return torch.zeros_like(x)
 
-    s = tiny_gen.sample(CONDS, n=2, seed=0, sampler=fake_sampler, steps=5)
-    assert seen["steps"] == 5 and seen["shape"] == (4, *TINY.latent_shape)
-    assert seen["keys"] == ("alpha_t", "oneover_sqrta", "sqrt_beta_t", "alphabar_t", "sqrtab", "sqrtmab", "mab_over_sqrtmab")
+    monkeypatch.setitem(samplers.SAMPLERS, "fake", samplers.Sampler(fake, samplers.unit_grid, ("scale",)))
+    s = tiny_gen.sample(CONDS, n=2, seed=0, sampler="fake", steps=5)
+    assert seen["steps"] == 5 and seen["shape"] == (4, *TINY.latent_shape) and seen["scale"] == 1.0
+    assert torch.equal(seen["context"], CONDS.repeat_interleave(2, 0))
+    assert seen["buffers"] == ("alpha_t", "oneover_sqrta", "sqrt_beta_t", "alphabar_t", "sqrtab", "sqrtmab", "mab_over_sqrtmab")
     assert torch.equal(s.latents, torch.zeros_like(s.latents))
+    # the published loop runs on the denoiser's stored buffers (those of ddpm.pt), not recomputed ones
+    assert tiny_gen.schedule.buffers()["oneover_sqrta"] is tiny_gen.denoiser.oneover_sqrta
 
 
-def test_sampler_without_generator_argument_and_autocast(tiny_gen):
-    def plain_sampler(denoise_fn, x_T, schedule, steps):
-        return x_T - denoise_fn(x_T, 0.5)
-
-    a = tiny_gen.sample(CONDS, seed=0, sampler=plain_sampler)
+def test_autocast(tiny_gen):
+    a = tiny_gen.sample(CONDS, seed=0, sampler="ddim", steps=3)
     tiny_gen.amp_dtype = torch.bfloat16
     try:
-        b = tiny_gen.sample(CONDS, seed=0, sampler=plain_sampler)
+        b = tiny_gen.sample(CONDS, seed=0, sampler="ddim", steps=3)
     finally:
         tiny_gen.amp_dtype = None
     assert b.latents.dtype == torch.float32
@@ -153,7 +155,7 @@ def test_decode_in_chunks_equals_whole(tiny_gen):
     z = torch.randn(5, *TINY.latent_shape)
     with torch.no_grad():
         whole = tiny_gen.vae.decode(z)[:, 0]
-    chunked = tiny_gen.decode(z)  # decode_chunk = 3
+    chunked = tiny_gen.decode_grey(z)  # decode_chunk = 3
     assert chunked.shape == (5, 32, 32, 32)
     assert torch.allclose(chunked, whole, atol=1e-6)
     assert (chunked > 0).all() and (chunked < 1).all()
@@ -237,14 +239,66 @@ def test_pack_defaults_bounds_and_constraints():
 def test_three_levels():
     v = torch.tensor([0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0])
     assert three_levels(v).tolist() == [0, 0, 2, 2, 2, 1, 1]
+    # nearest grey level: donor 0, mixed 0.5, acceptor 1
+    assert three_levels(torch.tensor([0.24, 0.26, 0.74, 0.76])).tolist() == [0, 2, 2, 1]
+    assert binarize(torch.tensor([0.49, 0.5, 0.51])).tolist() == [0, 0, 1]
+
+
+def test_one_grey_level_rule_both_ways():
+    labels = torch.randint(0, 3, (2, 8, 8, 8), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    grey = to_grey(labels)
+    assert grey[labels == 2].unique().tolist() == [0.5]  # mixed is the middle grey
+    assert grey[labels == 1].unique().tolist() == [1.0] and grey[labels == 0].unique().tolist() == [0.0]
+    assert torch.equal(three_levels(grey), labels)
+    two = (labels == 1).to(torch.uint8)
+    assert torch.equal(binarize(to_grey(two)), two)
+    with pytest.raises(ValueError, match="labels must be"):
+        to_grey(torch.tensor([3]))
+
+
+def test_encode_and_decode_use_the_one_rule():
+    """A ch_3phase-style generator encodes labels with ``to_grey`` and decodes with ``three_levels``:
+    the VAE sees mixed voxels as 0.5, and a decoded 0.5 is mixed."""
+    torch.manual_seed(0)
+    cfg = PackConfig(**{**TINY.__dict__, "phases": 3})
+    vae, fp, den = build_modules(cfg)
+    gen = load_pack(cfg, vae=vae.state_dict(), fp=fp.state_dict(), ddpm=den.state_dict())
+    assert gen.phases == 3
+    seen = {}
+    real_encode, real_decode = gen.vae.encode, gen.vae.decode
+    gen.vae.encode = lambda x: (seen.setdefault("x", x), real_encode(x))[1]
+    gen.vae.decode = lambda z: torch.full((z.shape[0], 1, 32, 32, 32), 0.5)
+    try:
+        labels = torch.tensor([0, 1, 2]).repeat(32 * 32 * 32 // 3 + 1)[: 32**3].view(1, 32, 32, 32).to(torch.uint8)
+        gen.encode(labels)
+        assert torch.equal(seen["x"][0, 0], to_grey(labels[0]))
+        assert gen.decode(torch.zeros(1, *cfg.latent_shape)).unique().tolist() == [2]
+    finally:
+        gen.vae.encode, gen.vae.decode = real_encode, real_decode
 
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_sampling_matches_shapes():
+def test_cuda_sampling_matches_cpu():
+    """The same weights, start and noise stream on CUDA and on the CPU give the same latents."""
+    from generators.diffusion import ancestral, unit_grid
+
     torch.manual_seed(0)
     vae, fp, den = build_modules(TINY)
-    gen = load_pack(TINY, vae=vae.state_dict(), fp=fp.state_dict(), ddpm=den.state_dict(), device="cuda")
-    s = gen.sample(CONDS.cuda(), n=2, seed=1)
+    sd = {"vae": vae.state_dict(), "fp": fp.state_dict(), "ddpm": den.state_dict()}
+    gpu, cpu = (load_pack(TINY, **sd, device=d) for d in ("cuda", "cpu"))
+    s = gpu.sample(CONDS.cuda(), n=2, seed=1)
     assert s.volumes.device.type == "cuda" and s.volumes.shape == (4, 32, 32, 32)
-    assert torch.equal(s.latents, gen.sample(CONDS, n=2, seed=1).latents)
+    assert torch.equal(s.latents, gpu.sample(CONDS, n=2, seed=1).latents)  # seeded on the device
+    x = torch.randn(4, *TINY.latent_shape, generator=torch.Generator().manual_seed(2))
+    ctx = CONDS.repeat_interleave(2, 0)
+    with torch.no_grad():
+        on_cpu = ancestral(cpu.eps_fn(), x.clone(), unit_grid(cpu.schedule), context=ctx,
+                           generator=torch.Generator().manual_seed(3))
+        on_gpu = ancestral(gpu.eps_fn(), x.cuda(), unit_grid(gpu.schedule), context=ctx.cuda(),
+                           generator=torch.Generator().manual_seed(3))  # noise drawn on the CPU
+    assert on_gpu.device.type == "cuda"
+    assert torch.allclose(on_gpu.cpu(), on_cpu, rtol=1e-3, atol=1e-4)
+    assert torch.equal(gpu.decode(on_gpu).cpu(), cpu.decode(on_cpu)) or \
+        (gpu.decode(on_gpu).cpu() != cpu.decode(on_cpu)).float().mean() < 1e-3
+    assert torch.allclose(gpu.predict(on_gpu)["a"].cpu(), cpu.predict(on_cpu)["a"], rtol=1e-3, atol=1e-4)

@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from invdesign import design
-from invdesign.loop.study import load_design_study, open_existing, open_storage
+from invdesign.studies.study import load_design_study, open_existing, open_storage
 from tests.design_fakes import BiasedFakeGenerator, fake_describe_batch
 
 TARGETS = {"ABS_f_D": 0.5, "CT_f_D_tort1": 0.4}

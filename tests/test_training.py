@@ -69,6 +69,21 @@ def test_model_directory_loads_and_samples(trained, shards):
         assert s2.volumes.shape == (2, *SHAPE)
 
 
+def test_trained_model_records_the_default_physics(trained):
+    """``invdesign train`` writes the simulator block itself: recipes are verified with the
+    project's one physics (CHParams defaults) at the model's shape."""
+    from dataclasses import asdict
+
+    from generators.cahn_hilliard import CHParams
+
+    g = generators.load(trained[0])
+    block = json.loads((trained[0] / "config.json").read_text())["simulator"]
+    assert block == {"shape": list(SHAPE), "upsample": 1, "params": asdict(CHParams())}
+    sim = g.recipe_simulator()
+    assert sim.params == CHParams() and sim.params.kappa == 1.0 and sim.params.mobility == 1.0
+    assert sim.shape == SHAPE and sim.phases == g.phases and sim.upsample == 1
+
+
 def test_fp_is_better_than_the_mean_on_training_volumes(trained, shards):
     # encode -> FP recovers the donor fraction better than predicting its mean
     g = generators.load(trained[0])
@@ -141,3 +156,38 @@ def test_cli_train(shards, tmp_path):
                                   "--out", str(tmp_path / "ep"), "--epochs", "1", "--quiet"])
     assert ep.exit_code == 0, ep.output
     assert json.loads(ep.output[ep.output.index("{"):])["vae"]["steps"] == 3
+
+
+def test_design_and_verify_end_to_end_on_a_real_tiny_model(trained, tmp_path):
+    """``design`` and ``verify`` with no fakes: the trained tiny model (a model directory, as
+    ``invdesign train`` writes it), the real descriptor engine and the real Cahn-Hilliard simulator
+    with the physics the model recorded."""
+    import objectives
+    from generators.cahn_hilliard import CahnHilliardGenerator
+    from invdesign import design, verify
+    from invdesign.verification import recipe_conditions
+
+    res = design({"ABS_f_D": 0.5}, 0.1, model=str(trained[0]), budget=3, samples_per_trial=2, seed=0,
+                 out_dir=tmp_path / "design")
+    table = res.candidates
+    assert len(table) == 6 and list(table["rank"]) == list(range(6))
+    assert table["distance"].is_monotonic_increasing
+    for rank in range(len(table)):
+        row = table.iloc[rank]
+        measured = objectives.describe(res.volume(rank))  # the engine, again, on the stored volume
+        for k in ("ABS_f_D", "CT_f_D_tort1", "CT_f_A_tort1", "STAT_n_D"):
+            assert row[k] == pytest.approx(measured[k], rel=1e-9), (rank, k)
+        assert row["distance"] == pytest.approx(abs(measured["ABS_f_D"] - 0.5) / 0.1, rel=1e-9)
+        assert bool(row["success"]) == (row["distance"] <= 1)
+        assert {"phi", "chi", "log_time"} <= set(row.index) and np.isfinite(row["log_time"])
+    v = verify(res, seeds=2)
+    best = res.best
+    assert v.recipe["phi"] == pytest.approx(best["phi"]) and v.recipe["log_time"] == pytest.approx(best["log_time"])
+    # the model's recorded simulator (the default physics at its shape) ran the recipe
+    sim = CahnHilliardGenerator(shape=SHAPE, phases=2)
+    ref = sim.sample(recipe_conditions(sim, v.recipe), n=2, seed=0).volumes.numpy()
+    assert v.volumes.shape == (2, *SHAPE) and np.array_equal(v.volumes, ref)
+    for i in range(2):
+        assert v.table["ABS_f_D"][i] == pytest.approx(objectives.describe(ref[i])["ABS_f_D"], rel=1e-9)
+    assert v.mean["ABS_f_D"] == pytest.approx(v.table["ABS_f_D"].mean())
+    assert v.distance_to_target == pytest.approx(abs(v.mean["ABS_f_D"] - 0.5) / 0.1)

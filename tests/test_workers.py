@@ -126,7 +126,7 @@ def _add_trial(study, x, state, means=None):
 def test_proposals_count_running_trials_of_others(journal_url, tmp_path, monkeypatch):
     import invdesign.loop.proposers as proposers
     from invdesign.loop.space import ConditionSpace
-    from invdesign.loop.study import Settings
+    from invdesign.studies.study import Settings
 
     name = make_study(journal_url, tmp_path / "out", n_init=2)
     study = load(journal_url, name)
@@ -154,7 +154,7 @@ def test_a_trial_failing_between_proposals_does_not_repeat_a_condition(journal_u
     Sobol point again. Proposals are indexed by trials ever created, which never repeats."""
     from invdesign.loop.proposers import open_trials
     from invdesign.loop.space import ConditionSpace
-    from invdesign.loop.study import Settings
+    from invdesign.studies.study import Settings
 
     name = make_study(journal_url, tmp_path / "out", n_init=1)
     study = load(journal_url, name)
@@ -172,7 +172,8 @@ def test_live_trials_of_others_survive_and_dead_ones_are_retried(journal_url, tm
     """Opening trials fails a trial whose heartbeat stopped (and retries its condition) but leaves a
     trial with a fresh heartbeat running."""
     from invdesign.distributed import open_storage, run_worker
-    from invdesign.loop.storage import HEARTBEAT_ATTR
+    from invdesign.studies.optuna_internals import trial_id_of
+    from invdesign.studies.storage import HEARTBEAT_ATTR
 
     name = make_study(journal_url, tmp_path / "out", n_init=2)
     run_worker(journal_url, name, 2, heartbeat_interval=1, grace_period=2)
@@ -184,8 +185,8 @@ def test_live_trials_of_others_survive_and_dead_ones_are_retried(journal_url, tm
     dead = _add_trial(study, (0.7, 0.1), TrialState.RUNNING)
     import time
 
-    storage.set_trial_system_attr(live._trial_id, HEARTBEAT_ATTR, time.time() + 600)  # beats on
-    storage.set_trial_system_attr(dead._trial_id, HEARTBEAT_ATTR, time.time() - 60)  # died
+    storage.set_trial_system_attr(trial_id_of(live), HEARTBEAT_ATTR, time.time() + 600)  # beats on
+    storage.set_trial_system_attr(trial_id_of(dead), HEARTBEAT_ATTR, time.time() - 60)  # died
     summary = run_worker(journal_url, name, 1, heartbeat_interval=1, grace_period=2)
     study = load(journal_url, name)
     assert study.trials[live.number].state == TrialState.RUNNING
@@ -214,14 +215,15 @@ def test_proposal_lock_kind_follows_the_storage(journal_url, tmp_path):
     import optuna
 
     from invdesign.distributed import open_storage
-    from invdesign.loop.locks import ProposalLock
+    from invdesign.studies.locks import ProposalLock
+    from invdesign.studies.optuna_internals import storage_of
 
     assert ProposalLock(open_storage(journal_url), "s").path == tmp_path / "study.log.propose.lock"
     sqlite = optuna.create_study(storage=f"sqlite:///{tmp_path / 'x.db'}", study_name="s")
-    assert ProposalLock(sqlite._storage, "s").path == tmp_path / "x.db.propose.lock"
-    with ProposalLock(sqlite._storage, "s"):  # re-entered after release
+    assert ProposalLock(storage_of(sqlite), "s").path == tmp_path / "x.db.propose.lock"
+    with ProposalLock(storage_of(sqlite), "s"):  # re-entered after release
         pass
-    with ProposalLock(sqlite._storage, "s"):
+    with ProposalLock(storage_of(sqlite), "s"):
         pass
 
 
@@ -229,10 +231,11 @@ def test_proposal_lock_on_postgres_is_an_advisory_lock(pg_url):
     import optuna
 
     from invdesign.distributed import open_storage
-    from invdesign.loop.locks import ProposalLock
+    from invdesign.studies.locks import ProposalLock
+    from invdesign.studies.optuna_internals import storage_of
 
     study = optuna.create_study(storage=open_storage(pg_url, heartbeat_interval=None))
-    lock = ProposalLock(study._storage, study.study_name)  # study._storage is Optuna's cache
+    lock = ProposalLock(storage_of(study), study.study_name)  # Optuna's cache over the database
     assert lock.path is None and lock.engine is not None
     with lock:
         assert lock._conn is not None

@@ -12,7 +12,7 @@ from generators.cahn_hilliard.analysis import (
     structure_factor,
 )
 from generators.cahn_hilliard.free_energy import binodal, bulk_free_energy, chemical_potential_bulk
-from generators.cahn_hilliard.generator import CahnHilliardGenerator
+from generators.cahn_hilliard.generator import CahnHilliardGenerator, simulator_spec
 from generators.cahn_hilliard.params import CHParams, default_times
 from generators.cahn_hilliard.phases import mixed_halfwidth, phase_map
 from generators.cahn_hilliard.solver import initial_field, integrate, simulate
@@ -32,5 +32,6 @@ __all__ = [
     "mixed_halfwidth",
     "phase_map",
     "simulate",
+    "simulator_spec",
     "structure_factor",
 ]

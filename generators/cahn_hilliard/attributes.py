@@ -25,10 +25,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from generators.protocol import RECIPE_NAMES
+
 TWO_PHASE_ATTRS = ("norm_STAT_e", "ABS_wf_D", "ABS_f_D", "DISS_wf10_D", "CT_f_e_conn",
                    "CT_f_D_tort1", "CT_f_A_tort1")
 THREE_PHASE_ATTRS = ("vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D")
-RECIPE_ATTRS = ("phi", "chi", "log_time")
+RECIPE_ATTRS = RECIPE_NAMES
 
 DescribeBatch = Callable[..., dict]
 

@@ -37,6 +37,7 @@ from generators.cahn_hilliard.phases import phase_map
 from generators.cahn_hilliard.plan import Series, plan_series
 from generators.cahn_hilliard.solver import (fourier_upsample, initial_field, integrate,
                                              wavenumbers_squared)
+from generators.protocol import RECIPE_NAMES
 
 MANIFEST = "manifest.json"
 SHARD_FORMAT = "shard_{:05d}.h5"
@@ -187,7 +188,7 @@ def build_dataset(out: str | os.PathLike[str], config: BuildConfig, device=None,
     manifest = _load_manifest(out, config)
     plan = config.plan()
     manifest.update(times=config.times(), plan=[asdict(s) for s in plan],
-                    attributes=list(attribute_names(config.phases)) + ["phi", "chi", "log_time"])
+                    attributes=list(attribute_names(config.phases)) + list(RECIPE_NAMES))
     for stale in out.glob("*.h5.tmp"):
         stale.unlink()
     n_shards = math.ceil(len(plan) / config.batch)

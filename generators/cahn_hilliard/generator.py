@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -12,10 +13,18 @@ from generators.cahn_hilliard.params import CHParams, on_coarse_grid
 from generators.cahn_hilliard.phases import phase_map
 from generators.cahn_hilliard.solver import (fourier_upsample, initial_field, integrate,
                                              wavenumbers_squared)
-from generators.protocol import Samples
+from generators.protocol import RECIPE_NAMES, Samples
 
 #: Default condition bounds: phi (donor fraction), chi, time (simulation units).
 DEFAULT_BOUNDS = ((0.3, 2.5, 10.0), (0.7, 4.0, 10_000.0))  # as the default data-set design
+
+
+def simulator_spec(shape: Sequence[int], params: CHParams | None = None, upsample: int = 1) -> dict:
+    """A model's ``simulator`` block: :class:`CahnHilliardGenerator` keyword arguments as JSON
+    (``shape``, ``upsample``, ``params``), by default the project's one physics (:class:`CHParams`
+    defaults: kappa 1, mobility 1, grid spacing 1). Recipe verification rebuilds the simulator
+    from it (``LatentDiffusionGenerator.recipe_simulator``)."""
+    return {"shape": [int(n) for n in shape], "upsample": int(upsample), "params": asdict(params or CHParams())}
 
 
 def run_seeds(seed: int | None, count: int) -> list[int]:
@@ -52,7 +61,7 @@ class CahnHilliardGenerator:
     """
 
     condition_names = ("phi", "chi", "time")
-    predicted_names = ("phi", "chi", "log_time")
+    predicted_names = RECIPE_NAMES
 
     def __init__(self, shape: Sequence[int] = (128, 128, 64), phases: int = 2, bounds=None,
                  device=None, dtype=torch.float32, params: CHParams | dict | None = None,

@@ -187,7 +187,8 @@ def fourier_upsample(c: torch.Tensor, factor: int, ndim: int = 3) -> torch.Tenso
 
 
 def simulate(phi, chi, times: Sequence[float] | float, shape: Sequence[int] = (128, 128, 64),
-             seed=0, device=None, dtype=torch.float32, params: CHParams | None = None) -> torch.Tensor:
+             seed=0, device=None, dtype=torch.float32, params: CHParams | None = None,
+             callback=None) -> torch.Tensor:
     """Anneal blends from ``phi`` plus noise and return the donor-fraction snapshots.
 
     Parameters
@@ -205,6 +206,8 @@ def simulate(phi, chi, times: Sequence[float] | float, shape: Sequence[int] = (1
     device, dtype
         Where and in which precision to compute (float32 default, float64 available).
     params : CHParams, optional
+    callback : callable, optional
+        Called as ``callback(t, c)`` after every step (progress reports; see :func:`integrate`).
 
     Returns
     -------
@@ -227,5 +230,5 @@ def simulate(phi, chi, times: Sequence[float] | float, shape: Sequence[int] = (1
     shape = tuple(int(n) for n in shape)
     wavenumbers_squared(shape)  # validates the shape
     c0 = initial_field(phi_t, shape, seed_t.tolist(), params.noise, device=device, dtype=dtype)
-    out = integrate(c0, chi_t, times, params)
+    out = integrate(c0, chi_t, times, params, callback=callback)
     return out[0] if scalar else out

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generators.diffusion.samplers import DEFAULT_SAMPLER
+
 FORMAT = "invdesign-latent-diffusion"
 FAMILIES = ("compact", "periodic", "microgen3d")
 
@@ -62,7 +64,9 @@ class ModelConfig:
     schedule : dict
         ``beta_1``, ``beta_T``, ``T``.
     sampler : dict
-        Defaults: ``name``, ``steps``, ``guidance``.
+        Defaults: ``name``, ``steps``, ``guidance`` (and options such as DDIM's ``eta``); see
+        :func:`generators.diffusion.samplers.sampler_settings`. Default
+        :data:`~generators.diffusion.samplers.DEFAULT_SAMPLER`.
     training : dict
         Free-form summary (data, epochs, final losses, time).
     simulator : dict
@@ -79,7 +83,7 @@ class ModelConfig:
     fp_outputs: Stats
     latent_scale: float = 1.0
     schedule: dict[str, Any] = field(default_factory=lambda: {"beta_1": 1e-4, "beta_T": 0.02, "T": 1000})
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "dpmpp2m", "steps": 20, "guidance": 1.0})
+    sampler: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     training: dict[str, Any] = field(default_factory=dict)
     simulator: dict[str, Any] = field(default_factory=dict)
 

@@ -8,9 +8,11 @@ import contextlib
 import torch
 
 from generators.diffusion.guidance import fp_guided
-from generators.diffusion.samplers import cfg, get_sampler
+from generators.diffusion.samplers import cfg, run_sampler, sampler_settings, start_noise
 from generators.diffusion.schedule import linear_schedule
 from generators.protocol import Samples
+
+_AUTO = "auto"
 
 
 class LatentDiffusionGenerator:
@@ -19,17 +21,27 @@ class LatentDiffusionGenerator:
     Parameters
     ----------
     model : CompactLatentModel or MicroGen3DLatentModel
-        See :mod:`generators.diffusion.latent_model`.
+        See :mod:`generators.diffusion.latent_model`. A model may define ``schedule`` (a
+        :class:`~generators.diffusion.schedule.DiscreteSchedule`); otherwise the config's linear
+        schedule is used.
     device : str or torch.device
-        Where everything runs. On CUDA the denoiser runs under bf16 autocast; the sampler
-        updates stay float32.
+        Where everything runs.
+    amp_dtype : torch.dtype, None or "auto"
+        The denoiser and decoder run under ``torch.autocast`` in this dtype; ``"auto"`` (default)
+        means bf16 on CUDA and none on the CPU. The sampler updates stay in the networks' dtype.
+    batch_size : int
+        Latents denoised together (default 256).
+    decode_chunk : int
+        Latents decoded together (default 16).
 
     Attributes
     ----------
-    condition_names, bounds (2, d), phases, shape, predicted_names, inequality_constraints
+    condition_names, bounds (2, d), phases, shape, predicted_names, inequality_constraints,
+    dtype (of the sampler updates: the model's parameters')
     """
 
-    def __init__(self, model, device: str | torch.device = "cpu"):
+    def __init__(self, model, device: str | torch.device = "cpu", *, amp_dtype=_AUTO,
+                 batch_size: int = 256, decode_chunk: int = 16):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         c = model.config
@@ -40,7 +52,19 @@ class LatentDiffusionGenerator:
         self.shape = tuple(c.shape)
         self.latent_shape = tuple(c.latent_shape)
         self.predicted_names = tuple(c.fp_outputs.names)
-        self.schedule = linear_schedule(c.schedule["beta_1"], c.schedule["beta_T"], c.schedule["T"])
+        self.schedule = getattr(model, "schedule", None) or linear_schedule(
+            c.schedule["beta_1"], c.schedule["beta_T"], c.schedule["T"])
+        param = next(iter(model.parameters()), None)
+        self.dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+        if amp_dtype == _AUTO:
+            amp_dtype = torch.bfloat16 if self.device.type == "cuda" else None
+        if amp_dtype is not None and not (isinstance(amp_dtype, torch.dtype) and amp_dtype.is_floating_point):
+            raise ValueError(f"amp_dtype must be a floating torch dtype, None or 'auto', got {amp_dtype!r}")
+        self.amp_dtype = amp_dtype
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1 \
+                or isinstance(decode_chunk, bool) or int(decode_chunk) != decode_chunk or decode_chunk < 1:
+            raise ValueError(f"batch_size and decode_chunk must be integers >= 1, got {batch_size}, {decode_chunk}")
+        self.batch_size, self.decode_chunk = int(batch_size), int(decode_chunk)
         self.inequality_constraints = []
         names = list(self.condition_names)
         if "vol_frac_D" in names and "vol_frac_M" in names:  # the two fractions leave room for A
@@ -53,11 +77,14 @@ class LatentDiffusionGenerator:
                 f"conditions={self.condition_names})")
 
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.amp_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
-    def _eps_fn(self):
+    def eps_fn(self):
+        """The model's noise prediction as a sampler's denoiser callable
+        (:data:`generators.diffusion.samplers.EpsFn`: ``(x, t, context) -> eps``, raw conditions),
+        under this generator's autocast. Wrap it for guidance (``cfg``, ``guide_x0``)."""
         def eps(x, t, context):
             with self._autocast():
                 return self.model.eps(x, t, context)
@@ -78,34 +105,30 @@ class LatentDiffusionGenerator:
     @torch.inference_mode()
     def sample_latents(self, conditions, n: int = 1, seed: int | None = None, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None,
-                       batch_size: int = 256, eta: float | None = None,
+                       batch_size: int | None = None, eta: float | None = None,
                        fp_guidance: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        defaults = self.config.sampler
-        name = sampler or defaults.get("name", "dpmpp2m")
-        fn = get_sampler(name)
-        guidance = defaults.get("guidance", 1.0) if guidance is None else float(guidance)
-        kwargs = {} if name == "ancestral" else {"steps": int(steps or defaults.get("steps") or 20)}
-        if name == "ancestral" and steps:
-            kwargs["first"] = int(steps)
-        if name == "ddim":
-            # eta = 0: deterministic DDIM; eta = 1: stochastic (ancestral-like) steps. The model's
-            # config carries its default (the shipped models use 1: see docs/models.md).
-            kwargs["eta"] = float(defaults.get("eta", 0.0) if eta is None else eta)
-        rows = self.check_conditions(conditions).repeat_interleave(n, 0)
-        eps = cfg(self._eps_fn(), guidance, self.model.null_context)
-        fp_scale = float(defaults.get("fp_guidance", 0.0) if fp_guidance is None else fp_guidance)
-        if fp_scale:
-            eps = fp_guided(eps, self.model, self.schedule.alphabar, fp_scale)
+        """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions ``(m * n, d)``.
+
+        The sampler settings are :func:`~generators.diffusion.samplers.sampler_settings` of the
+        call over ``config.sampler``; each batch of ``batch_size`` rows draws its start noise and
+        then its step noise from the one seeded generator, in order.
+        """
+        if isinstance(n, bool) or int(n) != n or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        settings = sampler_settings(self.config.sampler, sampler, steps=steps, eta=eta, guidance=guidance,
+                                    fp_guidance=fp_guidance)
+        rows = self.check_conditions(conditions).repeat_interleave(int(n), 0)
+        eps = cfg(self.eps_fn(), float(settings["guidance"]), self.model.null_context)
+        if settings.get("fp_guidance"):
+            eps = fp_guided(eps, self.model, self.schedule.alphabar, float(settings["fp_guidance"]))
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
+        size = int(batch_size or self.batch_size)
         out = []
-        for s in range(0, rows.shape[0], batch_size):
-            ctx = rows[s:s + batch_size]
-            out.append(fn(eps, (ctx.shape[0], *self.latent_shape), ctx, schedule=self.schedule,
-                          generator=gen, device=self.device, **kwargs))
+        for s in range(0, rows.shape[0], size):
+            ctx = rows[s:s + size]
+            x = start_noise((ctx.shape[0], *self.latent_shape), gen, self.device, self.dtype)
+            out.append(run_sampler(settings, eps, x, self.schedule, context=ctx, generator=gen))
         return torch.cat(out), rows
 
     def recipe_simulator(self, device=None):
@@ -118,28 +141,32 @@ class LatentDiffusionGenerator:
         return CahnHilliardGenerator(phases=self.phases, device=device or self.device, **spec)
 
     @torch.inference_mode()
-    def decode(self, latents: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-        """Latents -> uint8 label volumes, decoded ``chunk`` at a time."""
+    def decode(self, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """Latents ``(B, *latent_shape)`` -> uint8 label volumes ``(B, X, Y, Z)``, decoded
+        ``chunk`` (default ``decode_chunk``) at a time."""
+        chunk = int(chunk or self.decode_chunk)
         parts = []
         for s in range(0, latents.shape[0], chunk):
             with self._autocast():
                 parts.append(self.model.decode(latents[s:s + chunk].to(self.device)))
-        return torch.cat(parts)
+        return torch.cat(parts) if parts else torch.zeros((0, *self.shape), dtype=torch.uint8, device=self.device)
 
     @torch.inference_mode()
     def predict(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The feature predictor's outputs (raw units) per latent."""
-        return {k: v.float() for k, v in self.model.predict(latents.to(self.device)).items()}
+        """The feature predictor's outputs (raw units) per latent, each ``(B,)`` (float32, or
+        float64 for a float64 model)."""
+        out = self.model.predict(latents.to(self.device))
+        return {k: v if v.dtype == torch.float64 else v.float() for k, v in out.items()}
 
     @torch.inference_mode()
-    def encode(self, volumes: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-        """uint8 label volumes -> diffusion-space latents (the posterior mean)."""
+    def encode(self, volumes: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+        """uint8 label volumes ``(B, X, Y, Z)`` -> diffusion-space latents (the posterior mean)."""
+        chunk = int(chunk or self.decode_chunk)
         return torch.cat([self.model.encode(volumes[s:s + chunk]) for s in range(0, volumes.shape[0], chunk)])
 
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
-               steps: int | None = None, guidance: float | None = None, batch_size: int = 256,
-               decode_chunk: int = 16, eta: float | None = None,
-               fp_guidance: float | None = None) -> Samples:
+               steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
+               decode_chunk: int | None = None, eta: float | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters
@@ -151,16 +178,20 @@ class LatentDiffusionGenerator:
         seed : int, optional
             Seeds a ``torch.Generator`` on the device; same seed, same device -> same samples.
         sampler : {"dpmpp2m", "ddim", "ancestral"}, optional
-            Default from the config. For ``ancestral``, ``steps`` is the first step index (998).
+            Default from the config (:func:`~generators.diffusion.samplers.sampler_settings`).
         steps : int, optional
-            Network evaluations (default from the config).
+            Network evaluations (default from the config; for ``ancestral`` the published 998,
+            i.e. the first step index).
         guidance : float, optional
             Classifier-free guidance scale (1 = plain conditional).
         eta : float, optional
             DDIM only: 0 deterministic, 1 stochastic (default from the config).
+        batch_size, decode_chunk : int, optional
+            Latents denoised / decoded together (default: the generator's).
         fp_guidance : float, optional
-            Descriptor guidance step (:mod:`generators.diffusion.guidance`; 0 = off; default from
-            the config's ``sampler.fp_guidance``). Needs an FP that predicts every condition.
+            Descriptor guidance (:mod:`generators.diffusion.guidance`): the fraction of the FP's
+            error on the conditions removed at each step (0 = off; default from the config's
+            ``sampler.fp_guidance``). Needs an FP that predicts every condition.
         """
         latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size,
                                             eta=eta, fp_guidance=fp_guidance)

@@ -1,5 +1,6 @@
 """A latent model bundles the VAE, FP and denoiser behind the small interface samplers and
-:class:`~generators.diffusion.generator.LatentDiffusionGenerator` use.
+:class:`~generators.diffusion.generator.LatentDiffusionGenerator` use (the paper's family:
+:class:`generators.microgen3d.model.MicroGen3DLatentModel`).
 
 Interface (duck-typed): ``config`` (:class:`ModelConfig`), ``eps(x, t, context)`` with raw
 (unnormalised) conditions and the diffusion-space latent, ``null_context`` (the ``(d,)`` row meaning
@@ -9,8 +10,6 @@ times ``config.latent_scale``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -104,58 +103,4 @@ class CompactLatentModel(nn.Module):
 
     def predict(self, latent: torch.Tensor) -> dict[str, torch.Tensor]:
         y = self.predict_normalised(latent) * self.y_std + self.y_mean
-        return {name: y[:, k] for k, name in enumerate(self.config.fp_outputs.names)}
-
-
-class MicroGen3DLatentModel(nn.Module):
-    """Adapter so the paper's modules (``generators.microgen3d``) run under these samplers.
-
-    Parameters
-    ----------
-    vae, fp, denoiser : nn.Module
-        The paper's VAE (``decode(z)`` -> sigmoid volume), FP (``fp(z_flat)`` -> raw outputs) and
-        denoiser (``denoiser(x, t, context)``, ``t = i / T``, raw context).
-    config : ModelConfig
-        ``family="microgen3d"``; ``fp_outputs.names`` in the FP's order, ``conditions.names`` in the
-        denoiser's context order, ``latent_scale`` 1.
-    to_labels : callable, optional
-        Decoder output ``(B, 1, X, Y, Z)`` in [0, 1] -> uint8 labels. Default: ``> 0.5`` for two
-        phases, ``round(2 * v)`` for three (labels stored as ``label / 2``).
-    """
-
-    def __init__(self, vae: nn.Module, fp: nn.Module, denoiser: nn.Module, config: ModelConfig,
-                 to_labels: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        super().__init__()
-        self.vae, self.fp, self.denoiser, self.config = vae, fp, denoiser, config
-        self._to_labels = to_labels
-        self.eval()
-
-    @property
-    def null_context(self) -> torch.Tensor:
-        # the paper trains without condition dropout; zeros are the closest "no condition"
-        dev = next(self.denoiser.parameters()).device
-        return torch.zeros(len(self.config.conditions.names), device=dev)
-
-    def eps(self, x, t, context):
-        return self.denoiser(x, t, context)
-
-    def encode(self, volumes: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
-        dev = next(self.vae.parameters()).device
-        x = volumes.to(dev).float()
-        x = x / 2.0 if self.config.phases == 3 else x
-        mu, logvar = self.vae.encode(x.unsqueeze(1))
-        if sample:
-            mu = mu + torch.randn(mu.shape, generator=generator, device=mu.device) * (0.5 * logvar).exp()
-        return mu
-
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        v = self.vae.decode(latent.float())
-        if self._to_labels is not None:
-            return self._to_labels(v)
-        if self.config.phases == 2:
-            return (v[:, 0] > 0.5).to(torch.uint8)
-        return torch.round(2.0 * v[:, 0]).clamp(0, 2).to(torch.uint8)
-
-    def predict(self, latent: torch.Tensor) -> dict[str, torch.Tensor]:
-        y = self.fp(latent.float().flatten(1))
         return {name: y[:, k] for k, name in enumerate(self.config.fp_outputs.names)}

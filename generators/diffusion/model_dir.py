@@ -73,8 +73,8 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> C
     config = ModelConfig.load(d / "config.json")
     if config.family == "microgen3d":
         raise ValueError(
-            f"model family {config.family!r} in {d}: use generators.microgen3d.load_pack for the paper's "
-            "weights (wrap it with generators.diffusion.MicroGen3DLatentModel)"
+            f"model family {config.family!r} in {d}: load the paper's weights with "
+            "generators.microgen3d.load_pack"
         )
     model = CompactLatentModel(config)
     for part in PARTS:

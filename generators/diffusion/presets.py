@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from generators.diffusion.samplers import DEFAULT_SAMPLER
+
 _BASE: dict[str, Any] = {
     "seed": 0,
     "val_fraction": 0.1,
@@ -28,7 +30,7 @@ _BASE: dict[str, Any] = {
     "denoiser_train": {"steps": 1500, "batch": 32, "lr": 5e-4, "cond_dropout": 0.1, "ema": 0.999},
     "checkpoint_every": 200,
     "log_every": 20,
-    "sampler": {"name": "dpmpp2m", "steps": 20, "guidance": 1.0},
+    "sampler": dict(DEFAULT_SAMPLER),
 }
 
 _PERIODIC: dict[str, Any] = {

@@ -12,7 +12,8 @@ use, built by the same formulas (:func:`schedule_buffers`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 
@@ -87,10 +88,25 @@ class DiscreteSchedule:
         Per-step noise variances.
     alphabar : Tensor ``(T,)``
         Cumulative signal fraction ``prod (1 - beta)``.
+    stored : mapping, optional
+        The 7 buffers as a model stores them (e.g. the float32 ones of a published ``ddpm.pt``);
+        :meth:`buffers` returns them instead of recomputing, so the ancestral loop runs on exactly
+        the numbers the model was published with.
     """
 
     betas: torch.Tensor
     alphabar: torch.Tensor
+    stored: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_buffers(cls, buffers: Mapping[str, torch.Tensor]) -> "DiscreteSchedule":
+        """The schedule of stored buffers (at least ``sqrt_beta_t``; kept as :attr:`stored`)."""
+        if "sqrt_beta_t" not in buffers:
+            raise ValueError("the schedule buffers lack 'sqrt_beta_t'")
+        betas = buffers["sqrt_beta_t"].detach().double().cpu() ** 2
+        alphabar = buffers["alphabar_t"].detach().double().cpu() if "alphabar_t" in buffers \
+            else torch.cumprod(1 - betas, 0)
+        return cls(betas=betas, alphabar=alphabar, stored=dict(buffers))
 
     @property
     def T(self) -> int:  # noqa: N802 - the paper's name
@@ -103,12 +119,22 @@ class DiscreteSchedule:
         ab = float(self.alphabar[i])
         return ab**0.5, (1.0 - ab) ** 0.5
 
-    def model_time(self, i: int, batch: int, device: torch.device | str) -> torch.Tensor:
-        """The network's time input ``i / T`` as a float32 ``(batch,)`` tensor."""
-        return torch.full((batch,), i / self.T, dtype=torch.float32, device=device)
+    def alpha_sigma_at(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(alpha, sigma)`` at network times ``t = i / T`` ``(B,)``, each ``(B,)`` in ``t``'s dtype."""
+        i = (t.detach().double().cpu() * self.T).round().long().clamp(0, self.T - 1)
+        ab = self.alphabar[i]
+        return ab.sqrt().to(t.device, t.dtype), (1 - ab).sqrt().to(t.device, t.dtype)
+
+    def model_time(self, i: int, batch: int, device: torch.device | str,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The network's time input ``i / T`` as a ``(batch,)`` tensor (float32 by default)."""
+        return torch.full((batch,), i / self.T, dtype=dtype, device=device)
 
     def buffers(self) -> dict[str, torch.Tensor]:
-        """The 7 MicroGen3D buffers (:data:`SCHEDULE_NAMES`) of these betas, float64."""
+        """The 7 MicroGen3D buffers (:data:`SCHEDULE_NAMES`): the stored ones when given, else
+        computed from these betas in float64."""
+        if self.stored is not None:
+            return dict(self.stored)
         return schedule_buffers(self.betas)
 
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from generators.cahn_hilliard.generator import simulator_spec
 from generators.diffusion.compact import EMA
 from generators.diffusion.config import ModelConfig, Stats
 from generators.diffusion.data import VolumeSet, random_crops
@@ -36,9 +37,10 @@ from generators.diffusion.periodic import symmetry_copy
 from generators.diffusion.model_dir import save_model
 from generators.diffusion.presets import THREE_PHASE_CONDITIONS, TWO_PHASE_CONDITIONS
 from generators.diffusion.schedule import linear_schedule
+from generators.protocol import RECIPE_NAMES
 
 STAGES = ("vae", "fp", "denoiser")
-RECIPE = ("phi", "chi", "log_time")
+RECIPE = RECIPE_NAMES
 
 
 def _stats(names: list[str], table: np.ndarray) -> Stats:
@@ -414,7 +416,7 @@ class Trainer:
             family=self.family, phases=self.phases, shape=self.shape, latent_shape=self.latent_shape,
             architecture={"vae": dict(self.cfg["vae"]), "fp": dict(self.cfg["fp"]), "denoiser": dict(self.cfg["denoiser"])},
             conditions=cond_stats, fp_outputs=target_stats, latent_scale=scale,
-            sampler=dict(self.cfg["sampler"]), training=summary)
+            sampler=dict(self.cfg["sampler"]), training=summary, simulator=simulator_spec(self.shape))
 
     def export(self) -> Path:
         """Write the model directory (``config.json`` + safetensors, EMA denoiser) into ``out``."""

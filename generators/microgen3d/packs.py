@@ -1,4 +1,5 @@
-"""The three published MicroGen3D weight packs: their configurations and how to build their modules."""
+"""The three published MicroGen3D weight packs (the one pack table): their configurations and how to
+build their modules. :func:`generators.microgen3d.load_pack` loads a pack's files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 from generators.microgen3d.denoiser import Denoiser
 from generators.microgen3d.feature_predictor import FeaturePredictor
 from generators.microgen3d.vae import DEFAULT_CHANNELS, VAE
+from generators.protocol import RECIPE_NAMES
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,7 @@ PACKS: dict[str, PackConfig] = {
             "vol_frac_M",
             "tortuosity_A",
             "tortuosity_D",
-            "phi",
-            "chi",
-            "log_time",
+            *RECIPE_NAMES,
         ),
         condition_names=("vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D"),
         phases=3,
@@ -172,55 +172,3 @@ def build_modules(
     """Freshly initialised ``(vae, fp, denoiser)`` for a pack or custom config."""
     cfg = get_pack(cfg)
     return build_vae(cfg, device), build_fp(cfg, device), build_denoiser(cfg, device)
-
-
-def load_pack(
-    pack: str | PackConfig,
-    vae,
-    fp,
-    ddpm,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-    **generator_options,
-):
-    """Build a generator from the three published files of a pack.
-
-    Parameters
-    ----------
-    pack : str or PackConfig
-        ``"experimental"``, ``"ch_2phase"``, ``"ch_3phase"`` or a custom config.
-    vae, fp, ddpm : path or state dict
-        ``vae.pt``, ``fp.pt``, ``ddpm.pt`` (plain ``torch.save(state_dict)`` files, read with
-        ``weights_only=True``), or in-memory state dicts.
-    device : device
-        Where the networks run.
-    dtype : torch.dtype
-        Floating dtype of the networks (float32 as published; float64 for reference checks).
-    **generator_options
-        Passed to :class:`~generators.microgen3d.generator.MicroGen3D` (``bounds``,
-        ``batch_size``, ``decode_chunk``, ``labeler``, ``sampler``, ``steps``).
-
-    Returns
-    -------
-    MicroGen3D
-        Exposes ``.vae``, ``.fp``, ``.denoiser``, ``.pack``, ``.fp_names``, ``.condition_names``.
-
-    Raises
-    ------
-    ValueError
-        A file that cannot be read safely, is not a state dict, or does not match the pack (the
-        message names the file and the first missing/unexpected keys or shape mismatch).
-    FileNotFoundError
-        A path that does not exist.
-    """
-    from generators.microgen3d.generator import MicroGen3D
-    from generators.microgen3d.weights import load_into
-
-    cfg = get_pack(pack)
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise ValueError(f"dtype must be a floating torch dtype, got {dtype!r}")
-    device = torch.device(device)
-    v = load_into(build_vae(cfg, "meta"), vae, "vae", device, dtype)
-    f = load_into(build_fp(cfg, "meta"), fp, "fp", device, dtype)
-    d = load_into(build_denoiser(cfg, "meta"), ddpm, "ddpm", device, dtype)
-    return MicroGen3D(v, f, d, cfg, **generator_options)

@@ -1,7 +1,7 @@
-"""The published MicroGen3D ancestral (DDPM) sampler over an epsilon model and the 7 buffers.
+"""The published MicroGen3D ancestral (DDPM) loop over an epsilon model and the 7 stored buffers.
 
-The loop itself is :func:`generators.diffusion.samplers.ancestral_loop`; this is its
-MicroGen3D-named entry point (buffers as stored in ``ddpm.pt``, ``first_step``).
+The loop is :func:`generators.diffusion.samplers.ancestral`; this is its entry point in the
+published terms (the buffers as stored in ``ddpm.pt``, ``first_step``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from generators.diffusion.samplers import ancestral_loop
+from generators.diffusion.samplers import ancestral, unit_grid
+from generators.diffusion.schedule import DiscreteSchedule
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -19,14 +20,14 @@ def ancestral_sample(
     eps_fn: EpsFn,
     x: torch.Tensor,
     sched_buffers: Mapping[str, torch.Tensor],
-    context: torch.Tensor,
+    context: torch.Tensor | None,
     generator: torch.Generator | None = None,
     *,
     first_step: int | None = None,
 ) -> torch.Tensor:
     """Run the published reverse diffusion loop from ``x`` (= x_T, standard normal noise).
 
-    For ``i = T - 2`` down to 1: ``eps = eps_fn(x, i / T, context)`` and
+    For ``i = first_step`` (default ``T - 2``) down to 1: ``eps = eps_fn(x, i / T, context)`` and
     ``x = oneover_sqrta[i] * (x - eps * mab_over_sqrtmab[i]) + sqrt_beta_t[i] * z`` with
     ``z ~ N(0, I)``, except ``z = 0`` at ``i = 1`` (998 network evaluations for T = 1000).
 
@@ -51,4 +52,5 @@ def ancestral_sample(
     Tensor
         The final latent ``x_0``, same shape as ``x``.
     """
-    return ancestral_loop(eps_fn, x, sched_buffers, context, generator, first=first_step)
+    schedule = DiscreteSchedule.from_buffers(sched_buffers)
+    return ancestral(eps_fn, x, unit_grid(schedule, first_step), context=context, generator=generator)

@@ -1,10 +1,16 @@
-"""`invdesign dashboard`: start the Streamlit dashboard (``streamlit run apps/dashboard.py``)."""
+"""`invdesign dashboard`: start the Streamlit dashboard (``streamlit run apps/dashboard.py``).
+
+The server is this command's child: stopping the command (Ctrl-C, SIGTERM, SIGHUP) stops the
+server too (:func:`run_server`), so no dashboard keeps serving after its command is gone.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -32,6 +38,47 @@ def streamlit_command(host: str = "127.0.0.1", port: int = 8501) -> list[str]:
             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def run_server(cmd: list[str], grace_s: float = 10.0) -> int:
+    """Run ``cmd`` as a child process until it exits or this process is told to stop.
+
+    On SIGINT, SIGTERM or SIGHUP the child gets SIGTERM, and SIGKILL if it is still running
+    ``grace_s`` seconds later; the previous signal handlers are restored on return.
+
+    Returns
+    -------
+    int
+        The child's exit status, or ``128 + signal`` when a signal stopped it.
+    """
+    proc = subprocess.Popen(cmd)
+    stopped: list[tuple[int, float]] = []
+
+    def stop(signum, _frame) -> None:
+        if not stopped:
+            stopped.append((signum, time.monotonic()))
+        if proc.poll() is None:
+            proc.terminate()
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stopped and time.monotonic() - stopped[0][1] > grace_s:
+                    proc.kill()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if proc.poll() is None:  # an exception of our own: never leave the server behind
+            proc.kill()
+            proc.wait()
+    return 128 + int(stopped[0][0]) if stopped else code
+
+
 def register(app: typer.Typer) -> None:
     """Add ``dashboard`` to the app."""
 
@@ -48,6 +95,6 @@ def register(app: typer.Typer) -> None:
                 raise ValueError("the dashboard needs streamlit and plotly: "
                                  "pip install 'invdesign[dashboard]'") from None
             cmd = streamlit_command(host, port)
-            typer.echo(f"dashboard on http://{host}:{port}")
-            code = subprocess.call(cmd)
+            typer.echo(f"dashboard on http://{host}:{port} (Ctrl-C stops it)")
+            code = run_server(cmd)
         raise typer.Exit(code=code)

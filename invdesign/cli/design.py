@@ -28,7 +28,7 @@ def parse_tolerance(values: list[str] | None) -> float | dict[str, float]:
 def completed_before(storage: str | None, out: Path, study_name: str | None) -> int:
     """COMPLETE trials a study to be resumed already holds (0 when it does not exist yet)."""
     from invdesign.loop.runner import complete_count
-    from invdesign.loop.study import open_existing
+    from invdesign.studies.study import open_existing
 
     try:
         return complete_count(open_existing(storage, out, study_name or "design"))
@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from invdesign.studies.records import TrialRecord
         from objectives.targets import parse_target
 
         err = Console(stderr=True)
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
                 if not started:
                     progress.start()
                     started.append(True)
-                best[0] = min(best[0], min(trial.user_attrs.get("sample_distances", [best[0]])))
+                best[0] = min(best[0], min(TrialRecord.read(trial).sample_distances or [best[0]]))
                 progress.update(task, completed=progress.tasks[0].completed + 1, best=f"{best[0]:.3g}")
 
             try:

@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
                     volume = data["volume"]
             else:
                 from invdesign.loop.results import candidates_table, load_trial_volumes, row_attrs
-                from invdesign.loop.study import open_existing
+                from invdesign.studies.study import open_existing
 
                 study = open_existing(storage, out, study_name)
                 table = candidates_table(study)

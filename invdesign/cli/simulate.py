@@ -1,10 +1,15 @@
-"""`invdesign simulate`: anneal one blend with the Cahn-Hilliard simulator and save its phase map."""
+"""`invdesign simulate`: anneal one blend with the Cahn-Hilliard simulator and save its phase map.
+
+Prints the descriptors as a table (as ``describe`` does), or one JSON object with ``--json``; a
+progress bar on stderr follows the simulated time (not with ``--json``).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -24,8 +29,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def run_simulation(phi: float, chi: float, anneal_time: float, shape: tuple[int, ...], seed: int,
-                   phases: int, device: str, dtype: str, out: Path | None) -> dict:
-    """Simulate, label, optionally write the volume; return the JSON summary."""
+                   phases: int, device: str, dtype: str, out: Path | None,
+                   progress: Callable[[float], None] | None = None) -> dict:
+    """Simulate, label, optionally write the volume; return the JSON summary.
+
+    ``progress(t)`` is called after every solver step with the simulated time reached.
+    """
     import torch
 
     from generators.cahn_hilliard import phase_map, simulate
@@ -47,7 +56,9 @@ def run_simulation(phi: float, chi: float, anneal_time: float, shape: tuple[int,
         volume_format(out)  # unknown extensions fail before the simulation runs
     dev = resolve_device(device)
     start = time.perf_counter()
-    c = simulate(phi, chi, [anneal_time], shape=shape, seed=seed, device=dev, dtype=dtypes[dtype])[0]
+    callback = None if progress is None else (lambda t, _c: progress(float(t)))
+    c = simulate(phi, chi, [anneal_time], shape=shape, seed=seed, device=dev, dtype=dtypes[dtype],
+                 callback=callback)[0]
     sim_s = time.perf_counter() - start
     volume = phase_map(c[None], phases, chi=torch.tensor([chi]))[0]
     descriptors = {k: json_number(v[0]) for k, v in describe_volumes(volume[None]).items()}
@@ -72,6 +83,26 @@ def run_simulation(phi: float, chi: float, anneal_time: float, shape: tuple[int,
     }
 
 
+def print_summary(summary: dict) -> None:
+    """The summary as a table of descriptors (as ``describe`` prints them) and one line of facts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    shape = "x".join(str(n) for n in summary["shape"])
+    table = Table(title=f"phi {summary['phi']:g}, chi {summary['chi']:g}, time {summary['time']:g}",
+                  title_justify="left")
+    table.add_column("descriptor")
+    table.add_column("value", justify="right")
+    for name, value in summary["descriptors"].items():
+        table.add_row(name, "nan" if value is None else f"{value:.6g}")
+    console = Console()
+    console.print(table)
+    where = f"; written to {summary['out']}" if summary["out"] else ""
+    console.print(f"seed {summary['seed']}, {summary['phases']} phases, {shape}; simulated in "
+                  f"{summary['simulation_s']:.3g} s on {summary['device']} ({summary['dtype']}); "
+                  f"mean donor fraction {summary['mean_donor_fraction']:.6g}{where}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``simulate`` to the app."""
 
@@ -89,7 +120,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print exactly one compact JSON object."),
     ) -> None:
         """Simulate Cahn-Hilliard annealing of a blend; save the phase map and print its descriptors."""
-        with user_errors():
-            summary = run_simulation(phi, chi, anneal_time, parse_shape(shape), seed, phases,
-                                     device, dtype, out)
-        typer.echo(json.dumps(summary) if as_json else json.dumps(summary, indent=2))
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("[bold]simulate[/] t"), BarColumn(),
+                       TextColumn("{task.completed:.4g} / {task.total:g}"), TimeElapsedColumn(),
+                       console=Console(stderr=True), transient=True, disable=as_json)
+        with user_errors(), bar:
+            task = bar.add_task("t", total=anneal_time)
+            summary = run_simulation(phi, chi, anneal_time, parse_shape(shape), seed, phases, device, dtype,
+                                     out, progress=lambda t: bar.update(task, completed=min(t, anneal_time)))
+        if as_json:
+            typer.echo(json.dumps(summary))
+        else:
+            print_summary(summary)

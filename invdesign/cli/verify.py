@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         """Run the Cahn-Hilliard simulator at a candidate's recipe (phi, chi, 10**log_time) and
         report distances to the targets and to the candidate (in tolerance units)."""
         from invdesign.loop.results import candidates_table, load_trial_volumes
-        from invdesign.loop.study import Settings, open_existing
+        from invdesign.studies.study import Settings, open_existing
         from invdesign.verification import verify as run_verify
 
         with user_errors():

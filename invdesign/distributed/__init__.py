@@ -4,10 +4,10 @@ The storage opener, the artifact store and the generator registry are the design
 mechanism for ``design``, ``worker`` and the dashboard); they are re-exported here.
 """
 
-from invdesign.loop.api import register_generator, resolve_generator
-from invdesign.loop.artifacts import SafeArtifactStore, safe_join, sha256_file
-from invdesign.loop.storage import StorageUnavailable, check_url, mask_url, open_storage
 from invdesign.distributed.worker import WorkerError, WorkerSummary, read_artifact, run_worker
+from invdesign.loop.api import register_generator, resolve_generator
+from invdesign.studies.artifacts import SafeArtifactStore, safe_join, sha256_file
+from invdesign.studies.storage import StorageUnavailable, check_url, mask_url, open_storage
 
 __all__ = [
     "SafeArtifactStore", "StorageUnavailable", "WorkerError", "WorkerSummary", "check_url", "mask_url",

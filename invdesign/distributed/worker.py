@@ -3,7 +3,7 @@ plus what a long-running process on a shared database needs around it.
 
 A study is created by ``invdesign design ... --budget 0`` (or :func:`invdesign.design` with
 ``budget=0``); everything a worker needs (model, targets, method, samples per trial, artifact
-directory) is read from its stored :class:`~invdesign.loop.study.Settings`. Around ``run_trials``
+directory) is read from its stored :class:`~invdesign.studies.study.Settings`. Around ``run_trials``
 this module adds: retrying an unreachable database at start-up, a clear message (password masked)
 when the database goes away mid-run, the out-of-GPU-memory fallback kept across trials, and a
 summary of what the worker did.
@@ -11,7 +11,6 @@ summary of what the worker did.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from collections.abc import Callable
@@ -24,12 +23,13 @@ import optuna
 from optuna.trial import TrialState
 
 from invdesign.loop.api import resolve_generator
-from invdesign.loop.artifacts import SafeArtifactStore
 from invdesign.loop.measure import SampleBatches, SamplingOutOfMemory
 from invdesign.loop.proposers import worker_id
+from invdesign.loop.results import load_trial_arrays_of
 from invdesign.loop.runner import run_trials
-from invdesign.loop.storage import StorageUnavailable, load_study, mask_url, open_storage, redact
-from invdesign.loop.study import Settings
+from invdesign.studies.artifacts import SafeArtifactStore
+from invdesign.studies.storage import StorageUnavailable, load_study, mask_url, open_storage, redact
+from invdesign.studies.study import Settings
 
 
 class WorkerError(RuntimeError):
@@ -84,7 +84,7 @@ def run_worker(
     Parameters
     ----------
     storage_url : str
-        Storage URL or journal file (see :mod:`invdesign.loop.storage`); passwords are never printed.
+        Storage URL or journal file (see :mod:`invdesign.studies.storage`); passwords are never printed.
     study_name : str
         An existing study made by ``invdesign design ... --budget 0``.
     n_trials : int
@@ -171,19 +171,11 @@ def read_artifact(storage_url: str, study_name: str, trial_number: int) -> dict[
     Raises
     ------
     ValueError
-        The trial has no artifact, or the artifact's bytes do not match the recorded hash.
+        The trial has no artifact, or the artifact's bytes do not match the recorded hash
+        (:class:`~invdesign.studies.artifacts.ArtifactCorrupted`).
     """
-    from invdesign.loop.study import artifact_store
-
     study = load_study(open_storage(storage_url, heartbeat_interval=None), study_name, storage_url)
-    trial = study.trials[trial_number]
-    if trial.state != TrialState.COMPLETE or "artifact_id" not in trial.user_attrs:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= trial_number < len(trials) or trials[trial_number].state != TrialState.COMPLETE:
         raise ValueError(f"trial {trial_number} has no artifact")
-    with artifact_store(Settings.from_study(study)).open_reader(trial.user_attrs["artifact_id"]) as f:
-        data = f.read()
-    import hashlib
-
-    if hashlib.sha256(data).hexdigest() != trial.user_attrs["artifact_sha256"]:
-        raise ValueError(f"artifact of trial {trial_number} is corrupted (SHA-256 mismatch)")
-    with np.load(io.BytesIO(data)) as z:
-        return {k: z[k] for k in z.files}
+    return load_trial_arrays_of(study, trial_number)

@@ -13,7 +13,7 @@ from invdesign.loop.measure import DescribeBatch, measurable_names
 from invdesign.loop.results import DesignResult
 from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
-from invdesign.loop.study import METHODS, Settings, create_or_resume, open_storage
+from invdesign.studies.study import METHODS, Settings, create_or_resume, open_storage
 from objectives.losses import DISTANCES
 from objectives.targets import check_targets, make_targets
 

@@ -19,10 +19,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from invdesign.loop.composite_bo import propose_bo, small_problem_threads
-from invdesign.loop.heartbeats import TrialHeartbeats
-from invdesign.loop.locks import ProposalLock
 from invdesign.loop.space import ConditionSpace
-from invdesign.loop.study import Settings, fail_stale_trials_locked
+from invdesign.studies.heartbeats import TrialHeartbeats
+from invdesign.studies.locks import ProposalLock
+from invdesign.studies.study import Settings, fail_stale_trials_locked
 from objectives.losses import target_tensors
 
 CONDITION_ATTR = "condition"

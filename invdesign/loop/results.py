@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.artifacts import download_artifact
 from optuna.trial import TrialState
 
-from invdesign.loop.study import Settings, artifact_store
+from generators.protocol import RECIPE_NAMES
+from invdesign.studies.artifacts import load_trial_arrays
+from invdesign.studies.records import TrialRecord
+from invdesign.studies.study import Settings, artifact_store
 from objectives.io import write_npz
 
 
@@ -38,20 +39,18 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
     settings = Settings.from_study(study)
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        ua = t.user_attrs
-        if "samples" not in ua:
+        rec = TrialRecord.read(t)
+        if not rec.measured:
             continue
-        n = int(ua["n"])
-        for s in range(n):
-            row = {"trial": t.number, "sample": s, "distance": ua["sample_distances"][s],
-                   "success": bool(ua["sample_success"][s]), "trial_distance": t.value}
-            for name, x in zip(settings.condition_names, ua["condition"]):
+        for s in range(int(rec.n)):
+            row = {"trial": t.number, "sample": s, "distance": rec.sample_distances[s],
+                   "success": bool(rec.sample_success[s]), "trial_distance": t.value}
+            for name, x in zip(settings.condition_names, rec.condition or []):
                 row[f"condition_{name}"] = x
-            for k, v in ua["samples"].items():
+            for k, v in rec.samples.items():
                 row[k] = v[s]
-            pred = ua.get("predicted", {})
-            for k in ("phi", "chi", "log_time"):
-                row[k] = pred[k][s] if k in pred else np.nan
+            for k in RECIPE_NAMES:
+                row[k] = rec.predicted[k][s] if k in rec.predicted else np.nan
             row["time"] = 10.0 ** row["log_time"] if np.isfinite(row["log_time"]) else np.nan
             rows.append(row)
     df = pd.DataFrame(rows)
@@ -62,20 +61,29 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
     return df
 
 
-def load_trial_volumes(study: optuna.Study, trial_number: int) -> np.ndarray:
-    """The ``(n, X, Y, Z)`` uint8 volumes of one trial, from the study's artifact store."""
+def load_trial_arrays_of(study: optuna.Study, trial_number: int) -> dict[str, np.ndarray]:
+    """``volume`` ``(n, X, Y, Z)`` uint8 and ``condition`` ``(d,)`` of one trial, from the
+    study's artifact store, checked against the trial's recorded SHA-256.
+
+    Raises
+    ------
+    ValueError
+        No such trial, no stored volumes, or an artifact whose bytes do not match
+        (:class:`~invdesign.studies.artifacts.ArtifactCorrupted`).
+    """
     settings = Settings.from_study(study)
-    trial = study.trials[trial_number]
-    artifact_id = trial.user_attrs.get("artifact_id")
-    if artifact_id is None:
-        raise ValueError(f"trial {trial_number} has no stored volumes")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "volumes.npz"
-        download_artifact(
-            artifact_store=artifact_store(settings), file_path=str(path), artifact_id=artifact_id
-        )
-        with np.load(path) as data:
-            return data["volume"]
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= trial_number < len(trials):
+        raise ValueError(f"no trial {trial_number} in study {study.study_name!r} ({len(trials)} trials)")
+    rec = TrialRecord.read(trials[trial_number])
+    return load_trial_arrays(artifact_store(settings), rec.artifact_id, rec.artifact_sha256,
+                             what=f"artifact of trial {trial_number}")
+
+
+def load_trial_volumes(study: optuna.Study, trial_number: int) -> np.ndarray:
+    """The ``(n, X, Y, Z)`` uint8 volumes of one trial (SHA-256 checked, see
+    :func:`load_trial_arrays_of`)."""
+    return load_trial_arrays_of(study, trial_number)["volume"]
 
 
 @dataclass

@@ -7,26 +7,26 @@ heartbeats for the trials it runs, dead processes' trials failed and retried).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import optuna
 import torch
-from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
 
-from invdesign.loop.artifacts import sha256_file
-from invdesign.loop.heartbeats import TrialHeartbeats
+from generators.protocol import RECIPE_NAMES
 from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, measure
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
-from invdesign.loop.study import Settings, artifact_store
+from invdesign.studies.artifacts import save_trial_arrays
+from invdesign.studies.heartbeats import TrialHeartbeats
+from invdesign.studies.optuna_internals import storage_of, trial_id_of
+from invdesign.studies.records import TrialRecord
+from invdesign.studies.study import Settings, artifact_store
 from objectives.losses import distance, target_tensors, within_tolerance
 
-RECIPE_NAMES = ("phi", "chi", "log_time")
+__all__ = ["RECIPE_NAMES", "check_generator", "complete_count", "record_trial", "run_trials"]
 TrialCallback = Callable[[optuna.trial.FrozenTrial], None]
 StopCheck = Callable[[], bool]
 
@@ -51,9 +51,10 @@ def record_trial(
 ) -> float:
     """Store trial ``i`` of a measured batch and tell its distance.
 
-    User attrs: the measurement (``n``, ``means``, ``variances``, ``samples``, ``predicted``,
-    ``recipe``, distances, success) and the artifact (``artifact_id`` and its ``artifact_sha256``)
-    holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
+    Writes the measurement part of the trial's :class:`~invdesign.studies.records.TrialRecord`
+    (``n``, ``means``, ``variances``, ``samples``, ``predicted``, ``recipe``, distances, success)
+    and the artifact (``artifact_id`` and its ``artifact_sha256``) holding ``volume`` uint8
+    ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
     """
     targets = settings.target_spec
     t, tol = target_tensors(targets)
@@ -64,29 +65,23 @@ def record_trial(
     value = float(distance(mean, t, tol, settings.distance))
     sample_dist = distance(per_sample, t, tol, settings.distance).tolist()
     sample_ok = within_tolerance(per_sample, t, tol).tolist()
-    means = {k: float(v[i]) for k, v in meas.means().items()}
-    variances = {k: float(v[i]) for k, v in meas.variances().items()}
-    trial.set_user_attr("n", int(meas.volumes.shape[1]))
-    trial.set_user_attr("sample_seed", int(seed))
-    trial.set_user_attr("means", means)
-    trial.set_user_attr("variances", variances)
-    trial.set_user_attr("samples", {k: [float(x) for x in v[i]] for k, v in meas.descriptors.items()})
-    trial.set_user_attr("predicted", {k: [float(x) for x in v[i]] for k, v in meas.predicted.items()})
-    recipe = {k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted}
-    trial.set_user_attr("recipe", recipe)
-    trial.set_user_attr("sample_distances", sample_dist)
-    trial.set_user_attr("sample_success", sample_ok)
-    trial.set_user_attr("success", bool(any(sample_ok)))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial_{trial.number:05d}.npz"
-        np.savez_compressed(path, volume=meas.volumes[i],
-                            condition=np.asarray(trial.user_attrs.get("condition", []), dtype=np.float64))
-        digest = sha256_file(path)
-        artifact_id = upload_artifact(
-            artifact_store=artifact_store(settings), file_path=str(path), study_or_trial=trial
-        )
-    trial.set_user_attr("artifact_id", artifact_id)
-    trial.set_user_attr("artifact_sha256", digest)
+    record = TrialRecord(
+        n=int(meas.volumes.shape[1]),
+        sample_seed=int(seed),
+        means={k: float(v[i]) for k, v in meas.means().items()},
+        variances={k: float(v[i]) for k, v in meas.variances().items()},
+        samples={k: [float(x) for x in v[i]] for k, v in meas.descriptors.items()},
+        predicted={k: [float(x) for x in v[i]] for k, v in meas.predicted.items()},
+        recipe={k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted},
+        sample_distances=sample_dist,
+        sample_success=sample_ok,
+        success=bool(any(sample_ok)),
+    )
+    record.write(trial)
+    condition = TrialRecord.read(trial).condition or []
+    record.artifact_id, record.artifact_sha256 = save_trial_arrays(
+        artifact_store(settings), trial, volume=meas.volumes[i], condition=np.asarray(condition, dtype=np.float64))
+    TrialRecord(artifact_id=record.artifact_id, artifact_sha256=record.artifact_sha256).write(trial)
     study.tell(trial, value)
     return value
 
@@ -142,7 +137,8 @@ def run_trials(
     batches = batches or SampleBatches(generator)
     start = time.monotonic()
     done = 0
-    with TrialHeartbeats(study._storage) as beats:
+    storage = storage_of(study)
+    with TrialHeartbeats(storage) as beats:
         while done < n_trials:
             if time_budget is not None and time.monotonic() - start >= time_budget:
                 break
@@ -159,13 +155,13 @@ def run_trials(
                     record_trial(study, trial, meas, i, settings, seed)
             except BaseException:
                 for trial in trials:
-                    if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                    if storage.get_trial(trial_id_of(trial)).state == TrialState.RUNNING:
                         study.tell(trial, state=TrialState.FAIL)
                 raise
             done += len(trials)
             if callback is not None:
                 for trial in trials:
-                    callback(study._storage.get_trial(trial._trial_id))
+                    callback(storage.get_trial(trial_id_of(trial)))
     return done
 
 

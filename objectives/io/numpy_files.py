@@ -24,6 +24,14 @@ import numpy as np
 from objectives.io.labels import check_labels, plain_attrs
 
 
+def _why(exc: BaseException) -> str:
+    """numpy's reason a file cannot be read, without its advice to load pickles unsafely."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "pickle" in text.lower() or "object arrays" in text.lower():
+        return "it holds Python objects (pickled data), which are never loaded; save plain arrays"
+    return text
+
+
 def _pick(arr: np.ndarray, index: int, path: Path) -> np.ndarray:
     """Pick volume ``index`` of a 4-D batch, or check ``index == 0`` for a single volume."""
     if arr.ndim == 4:
@@ -43,7 +51,7 @@ def read_npy(path: str | os.PathLike[str], index: int = 0) -> np.ndarray:
     except FileNotFoundError:
         raise
     except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npy file ({exc})") from None
+        raise ValueError(f"{path}: not a readable .npy file ({_why(exc)})") from None
     return check_labels(_pick(arr, index, path), path)
 
 
@@ -75,17 +83,18 @@ def read_npz_sample(path: str | os.PathLike[str], index: int = 0) -> tuple[np.nd
                 arr = data[keys[0]]
             else:
                 raise ValueError(
-                    f"{path}: no 'volume' (or 'packed' + 'shape') array among keys {keys}"
+                    f"{path}: {len(keys)} arrays and none named 'volume' (or 'packed' + 'shape'): "
+                    f"keys {', '.join(repr(k) for k in keys) or 'none'}; save the labels under 'volume'"
                 )
             attrs = json.loads(str(data["attrs"])) if "attrs" in keys else {}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+        raise ValueError(f"{path}: not a readable .npz file ({_why(exc)})") from None
     except ValueError as exc:
         if str(exc).startswith(str(path)):
             raise
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+        raise ValueError(f"{path}: not a readable .npz file ({_why(exc)})") from None
     if not isinstance(attrs, dict):
         raise ValueError(f"{path}: 'attrs' must hold a JSON object")
     return check_labels(_pick(arr, index, path), path), attrs
