@@ -95,7 +95,8 @@ class _LinearFPModel(torch.nn.Module):
 
 def test_fp_guidance_moves_the_clean_latent_toward_the_condition():
     model = _LinearFPModel()
-    ab = linear_schedule().alphabar.float()
+    sched = linear_schedule()
+    ab = sched.alphabar.float()
 
     def eps(x, t, c):
         return torch.zeros_like(x)
@@ -105,12 +106,12 @@ def test_fp_guidance_moves_the_clean_latent_toward_the_condition():
     c = torch.tensor([[1.0], [float("nan")]])
     i = 500
     for scale, expect in ((1.0, 1.0), (0.25, 0.25)):
-        e = fp_guided(eps, model, ab, scale=scale)(x, t, c)
+        e = fp_guided(eps, model, sched, scale=scale)(x, t, c)
         x0 = (x - (1 - ab[i]).sqrt() * e) / ab[i].sqrt()
         # the FP (a mean) is linear: the step removes the fraction `scale` of its error (1 - 0)
         assert torch.allclose(x0[0].mean(), torch.tensor(expect), atol=1e-4)
     assert torch.allclose(x0[1], torch.zeros_like(x0[1]))  # unconditional rows are left alone
-    assert fp_guided(eps, model, ab, scale=0.0) is eps
+    assert fp_guided(eps, model, sched, scale=0.0) is eps
 
 
 def test_guidance_needs_the_fp_to_predict_every_condition():

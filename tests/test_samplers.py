@@ -179,15 +179,17 @@ def test_default_sampler_lives_in_one_place():
 
 
 def test_sampler_settings_resolution():
-    shipped = {"name": "ddim", "steps": 100, "eta": 1.0, "guidance": 1.0}
+    shipped = {"name": "ddim", "steps": 100, "eta": 1.0, "guidance": 1.0, "fp_guidance": 0.0}
     assert sampler_settings(shipped) == shipped
+    assert sampler_settings({k: v for k, v in shipped.items() if k != "fp_guidance"}) == shipped
     assert sampler_settings(shipped, steps=10, eta=0.0)["eta"] == 0.0
     # a call naming another sampler starts from that sampler's defaults (the config's eta and
-    # steps belong to DDIM); guidance applies to every sampler
-    other = sampler_settings({**shipped, "guidance": 2.0}, "ancestral")
-    assert other == {"name": "ancestral", "guidance": 2.0}
+    # steps belong to DDIM); guidance and descriptor guidance apply to every sampler
+    other = sampler_settings({**shipped, "guidance": 2.0, "fp_guidance": 0.5}, "ancestral")
+    assert other == {"name": "ancestral", "guidance": 2.0, "fp_guidance": 0.5}
     assert len(get_sampler("ancestral").grid(SCHED, other.get("steps"))) == 998
-    assert sampler_settings(None, "ddim", steps=4) == {"name": "ddim", "steps": 4, "guidance": 1.0}
+    assert sampler_settings(None, "ddim", steps=4) == {"name": "ddim", "steps": 4, "guidance": 1.0,
+                                                        "fp_guidance": 0.0}
     with pytest.raises(ValueError, match="unknown sampler"):
         sampler_settings(None, "euler")
 

@@ -120,7 +120,7 @@ class LatentDiffusionGenerator:
         rows = self.check_conditions(conditions).repeat_interleave(int(n), 0)
         eps = cfg(self.eps_fn(), float(settings["guidance"]), self.model.null_context)
         if settings.get("fp_guidance"):
-            eps = fp_guided(eps, self.model, self.schedule.alphabar, float(settings["fp_guidance"]))
+            eps = fp_guided(eps, self.model, self.schedule, float(settings["fp_guidance"]))
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
         size = int(batch_size or self.batch_size)

@@ -17,9 +17,10 @@ the noise estimate consistent with ``x0'``:
 
     eps' = (x_t - sqrt(abar_t) x0') / sqrt(1 - abar_t).
 
-So any sampler written over an ``eps(x, t, context)`` callable runs guided without knowing it (the
-gradient does not pass through the denoiser, as in score-distillation guidance: one FP backward per
-step). Rows whose condition is NaN (unconditional) are left alone.
+So any sampler written over an ``eps(x, t, context)`` callable runs guided without knowing it
+(:func:`generators.diffusion.samplers.guide_x0` does the ``x0`` bookkeeping). The gradient does
+not pass through the denoiser, as in score-distillation guidance: one FP backward per step. Rows
+whose condition is NaN (unconditional) are left alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+
+from generators.diffusion.samplers import guide_x0
 
 Eps = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -40,8 +43,9 @@ def condition_columns(fp_names, condition_names) -> list[int]:
     return [fp_names.index(n) for n in condition_names]
 
 
-def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: int = 1) -> Eps:
-    """Wrap ``eps_fn`` with descriptor guidance.
+def fp_guided(eps_fn: Eps, model, schedule, scale: float, inner: int = 1) -> Eps:
+    """Wrap ``eps_fn`` with descriptor guidance (an ``x0`` edit run by
+    :func:`generators.diffusion.samplers.guide_x0`).
 
     Parameters
     ----------
@@ -50,33 +54,27 @@ def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: i
     model : latent model
         Has ``predict_normalised(latent) -> (B, n_outputs)`` (standardised FP outputs), ``y_mean``,
         ``y_std`` and ``config`` (condition and FP output names).
-    alphabar : Tensor ``(T,)``
-        The schedule's cumulative products; ``t * T`` indexes it.
+    schedule : DiscreteSchedule
+        The sampler's schedule.
     scale : float
         Fraction of the FP's error on the conditions removed per step (0 = no guidance).
     inner : int
-        Gradient steps per sampler step.
+        Gauss-Newton steps per sampler step.
     """
     if scale < 0 or inner < 1:
         raise ValueError(f"descriptor guidance needs scale >= 0 and inner >= 1, got {scale}, {inner}")
     if scale == 0:
         return eps_fn
     cols = condition_columns(model.config.fp_outputs.names, model.config.conditions.names)
-    T = alphabar.shape[0]
 
-    def eps(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        e = eps_fn(x, t, context)
-        i = (t * T).round().long().clamp(0, T - 1)
-        view = (-1,) + (1,) * (x.dim() - 1)
-        ab = alphabar.to(x.device, torch.float32)[i].view(view)
-        x0 = (x.float() - (1 - ab).sqrt() * e.float()) / ab.sqrt()
-        mean, std = model.y_mean[cols], model.y_std[cols]
-        target = (context.float() - mean) / std
+    def edit(x0: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        view = (-1,) + (1,) * (x0.dim() - 1)
+        target = (context.float() - model.y_mean[cols]) / model.y_std[cols]
         active = torch.isfinite(target).all(dim=1)
         target = torch.nan_to_num(target)
         with torch.inference_mode(False), torch.enable_grad():
             target, active = target.clone(), active.clone()  # normal tensors: autograd may save them
-            z = x0.detach().clone()
+            z = x0.detach().float().clone()
             for _ in range(inner):
                 z.requires_grad_(True)
                 pred = model.predict_normalised(z)[:, cols]
@@ -85,6 +83,6 @@ def fp_guided(eps_fn: Eps, model, alphabar: torch.Tensor, scale: float, inner: i
                 norm2 = grad.flatten(1).pow(2).sum(dim=1).clamp_min(1e-12)
                 step = (scale * 2 * loss.detach() / norm2 * active).view(view)
                 z = (z - step * grad).detach()
-        return ((x.float() - ab.sqrt() * z) / (1 - ab).sqrt()).to(e.dtype)
+        return z.to(x0.dtype)
 
-    return eps
+    return guide_x0(eps_fn, schedule, edit)

@@ -52,7 +52,7 @@ EpsFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tens
 PAPER_FIRST_STEP = 998
 
 #: The default sampler and its settings; a model's ``config.sampler`` overrides them.
-DEFAULT_SAMPLER: dict[str, Any] = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0}
+DEFAULT_SAMPLER: dict[str, Any] = {"name": "dpmpp2m", "steps": 20, "guidance": 1.0, "fp_guidance": 0.0}
 
 
 @dataclass(frozen=True)
@@ -350,7 +350,7 @@ def sampler_settings(defaults: Mapping[str, Any] | None = None, name: str | None
     configured = defaults.get("name") or DEFAULT_SAMPLER["name"]
     name = name or configured
     get_sampler(name)  # a clear error for an unknown name
-    base = {"guidance": DEFAULT_SAMPLER["guidance"], "fp_guidance": 0.0}
+    base = {k: DEFAULT_SAMPLER[k] for k in ("guidance", "fp_guidance")}
     if name == DEFAULT_SAMPLER["name"]:
         base.update(DEFAULT_SAMPLER)
     if name == configured:
