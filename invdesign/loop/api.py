@@ -14,6 +14,7 @@ from invdesign.loop.results import DesignResult
 from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import METHODS, Settings, create_or_resume, open_storage
+from invdesign.threads import ThreadPolicy
 from objectives.losses import DISTANCES
 from objectives.targets import check_targets, make_targets
 
@@ -84,6 +85,7 @@ def design(
     callback: TrialCallback | None = None,
     should_stop: StopCheck | None = None,
     keep: int = 8,
+    threads: int | str | None = None,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
 
@@ -135,6 +137,10 @@ def design(
         is complete (e.g. a dashboard's stop button).
     keep : int
         Candidate volumes held in memory in the result (others load on demand).
+    threads : int or "auto", optional
+        torch CPU threads for the run. Default: ``INVDESIGN_THREADS`` if set, else picked from the
+        cores that are free and checked again while the design runs (:mod:`invdesign.threads`);
+        the previous setting is put back when the design returns.
 
     Returns
     -------
@@ -158,6 +164,16 @@ def design(
         raise ValueError(f"unknown distance {distance!r}; choose one of {', '.join(DISTANCES)}")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be > 0 seconds, got {time_budget}")
+    policy = ThreadPolicy(threads)
+    with policy:
+        return _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size,
+                       method, seed, storage, study_name, out_dir, device, n_initial, distance,
+                       describe, callback, should_stop, keep)
+
+
+def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size, method,
+            seed, storage, study_name, out_dir, device, n_initial, distance, describe, callback,
+            should_stop, keep) -> DesignResult:
     spec = make_targets(targets, tolerance)
     fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
     if sum(fractions.values()) > 1.0 + 1e-9:

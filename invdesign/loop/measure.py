@@ -121,6 +121,9 @@ def measure(
     ``objectives.describe_batch``; ``batches`` (default: one call) splits the sampling and shrinks
     it after a CUDA out-of-memory error.
     """
+    from invdesign.threads import refresh
+
+    refresh()  # a running design's thread count follows the free cores
     describe = describe or getattr(generator, "describe_batch", None) or default_describe()
     conditions = torch.as_tensor(conditions, dtype=torch.float32)
     if getattr(generator, "device", None) is not None:

@@ -24,7 +24,7 @@ from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, me
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import Settings, artifact_store
-from objectives.losses import distance, target_tensors, within_tolerance
+from invdesign.loop.scoring import score_samples
 
 RECIPE_NAMES = ("phi", "chi", "log_time")
 TrialCallback = Callable[[optuna.trial.FrozenTrial], None]
@@ -49,21 +49,17 @@ def record_trial(
     settings: Settings,
     seed: int,
 ) -> float:
-    """Store trial ``i`` of a measured batch and tell its distance.
+    """Store trial ``i`` of a measured batch and tell its value (its best candidate's distance,
+    :mod:`invdesign.loop.scoring`).
 
     User attrs: the measurement (``n``, ``means``, ``variances``, ``samples``, ``predicted``,
     ``recipe``, distances, success) and the artifact (``artifact_id`` and its ``artifact_sha256``)
     holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
     """
     targets = settings.target_spec
-    t, tol = target_tensors(targets)
-    per_sample = torch.tensor(
-        np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1), dtype=torch.float64
-    )
-    mean = per_sample.mean(dim=0)
-    value = float(distance(mean, t, tol, settings.distance))
-    sample_dist = distance(per_sample, t, tol, settings.distance).tolist()
-    sample_ok = within_tolerance(per_sample, t, tol).tolist()
+    per_sample = np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1)
+    score = score_samples(per_sample, targets, settings.distance)
+    value = score.value
     means = {k: float(v[i]) for k, v in meas.means().items()}
     variances = {k: float(v[i]) for k, v in meas.variances().items()}
     trial.set_user_attr("n", int(meas.volumes.shape[1]))
@@ -74,9 +70,10 @@ def record_trial(
     trial.set_user_attr("predicted", {k: [float(x) for x in v[i]] for k, v in meas.predicted.items()})
     recipe = {k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted}
     trial.set_user_attr("recipe", recipe)
-    trial.set_user_attr("sample_distances", sample_dist)
-    trial.set_user_attr("sample_success", sample_ok)
-    trial.set_user_attr("success", bool(any(sample_ok)))
+    trial.set_user_attr("sample_distances", score.distances)
+    trial.set_user_attr("sample_success", score.success)
+    trial.set_user_attr("success", bool(any(score.success)))
+    trial.set_user_attr("mean_distance", score.mean_distance)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trial_{trial.number:05d}.npz"
         np.savez_compressed(path, volume=meas.volumes[i],
