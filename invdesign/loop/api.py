@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from invdesign.loop.measure import DescribeBatch, measurable_names
+from invdesign.loop.measure import DescribeBatch, can_screen, measurable_names
 from invdesign.loop.results import DesignResult
 from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
@@ -20,6 +20,9 @@ from objectives.targets import check_targets, make_targets
 
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+
+#: Latents per kept sample when the generator can be screened (see ``design(screen=...)``).
+DEFAULT_SCREEN = 4
 
 
 def register_generator(name: str, factory: Callable[..., Any]) -> None:
@@ -86,6 +89,7 @@ def design(
     should_stop: StopCheck | None = None,
     keep: int = 8,
     threads: int | str | None = None,
+    screen: int | None = None,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
 
@@ -141,6 +145,10 @@ def design(
         torch CPU threads for the run. Default: ``INVDESIGN_THREADS`` if set, else picked from the
         cores that are free and checked again while the design runs (:mod:`invdesign.threads`);
         the previous setting is put back when the design returns.
+    screen : int, optional
+        Latents drawn per kept sample and ranked by the generator's feature predictor before
+        decoding and measuring (1: off). Default: 4 when the generator exposes its latents and
+        predicts a targeted descriptor, else 1. A resumed study keeps the value it was made with.
 
     Returns
     -------
@@ -165,15 +173,17 @@ def design(
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be > 0 seconds, got {time_budget}")
     policy = ThreadPolicy(threads)
+    if screen is not None:
+        screen = _positive_int("screen", screen, 1)
     with policy:
         return _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size,
                        method, seed, storage, study_name, out_dir, device, n_initial, distance,
-                       describe, callback, should_stop, keep)
+                       describe, callback, should_stop, keep, screen)
 
 
 def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size, method,
             seed, storage, study_name, out_dir, device, n_initial, distance, describe, callback,
-            should_stop, keep) -> DesignResult:
+            should_stop, keep, screen) -> DesignResult:
     spec = make_targets(targets, tolerance)
     fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
     if sum(fractions.values()) > 1.0 + 1e-9:
@@ -184,6 +194,8 @@ def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, b
     ranges = {n: (float(space.bounds[0, i]), float(space.bounds[1, i])) for i, n in enumerate(space.names)}
     ranges.update(getattr(generator, "descriptor_ranges", None) or {})
     check_targets(spec, measurable_names(generator, describe), ranges)
+    if screen is None:
+        screen = DEFAULT_SCREEN if can_screen(generator, spec.names) else 1
     if n_initial is None:
         n_initial = min(1 + 2 * space.dim, max(2, budget // 3))
     n_initial = _positive_int("n_initial", n_initial, 1)
@@ -195,7 +207,7 @@ def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, b
         samples_per_trial=samples_per_trial, batch_size=batch_size, seed=seed,
         n_initial=n_initial, distance=distance, condition_names=list(space.names),
         bounds=space.bounds.tolist(), constraints=[list(c) for c in space.constraints],
-        artifact_dir=str((out / "artifacts").resolve()),
+        artifact_dir=str((out / "artifacts").resolve()), screen=screen,
     )
     study, _ = create_or_resume(store, study_name or "design", settings)
     stored = Settings.from_study(study)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from invdesign.loop.artifacts import sha256_file
 from invdesign.loop.heartbeats import TrialHeartbeats
-from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, measure
+from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, Screen, measure
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import Settings, artifact_store
@@ -151,7 +151,8 @@ def run_trials(
             X = torch.stack([x for _, x in opened])
             seed = batch_seed(settings, trials[0].number) % (2**31)
             try:
-                meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches)
+                meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches,
+                               screen=Screen.for_study(study, settings, generator))
                 for i, trial in enumerate(trials):
                     record_trial(study, trial, meas, i, settings, seed)
             except BaseException:

@@ -55,6 +55,9 @@ class Settings:
         Linear inequality constraints in BoTorch's format.
     artifact_dir : str
         Directory of the study's artifact store (:class:`invdesign.loop.artifacts.SafeArtifactStore`).
+    screen : int
+        Latents drawn per kept sample, ranked by the generator's feature predictor before decoding
+        (1: no screening; :class:`invdesign.loop.measure.Screen`).
     """
 
     model: str
@@ -70,6 +73,7 @@ class Settings:
     bounds: list[list[float]]
     constraints: list = field(default_factory=list)
     artifact_dir: str = ""
+    screen: int = 1
 
     @property
     def target_spec(self) -> Targets:
