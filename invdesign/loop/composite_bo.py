@@ -89,6 +89,15 @@ class Observations:
         return torch.maximum((self.variances * dof[:, None]).sum(0) / dof.sum(), floor)
 
 
+def _quiet_models(build):
+    """Build models without BoTorch's input-scaling notices (outcomes are standardised anyway)."""
+    from botorch.exceptions import InputDataWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputDataWarning)
+        return build()
+
+
 def _fit(models: list, what: str):
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import ModelListGP
@@ -145,12 +154,10 @@ def fit_descriptor_models(
     if pooled is not None:
         var[obs.n < 2] = pooled
     yvar = torch.maximum(var / obs.n[:, None], floor) if pooled is not None else None
-    models = []
-    for j in range(obs.means.shape[1]):
-        models.append(SingleTaskGP(
-            obs.X, obs.means[:, j:j + 1], train_Yvar=None if yvar is None else yvar[:, j:j + 1],
-            input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
-            outcome_transform=Standardize(m=1)))
+    models = _quiet_models(lambda: [SingleTaskGP(
+        obs.X, obs.means[:, j:j + 1], train_Yvar=None if yvar is None else yvar[:, j:j + 1],
+        input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
+        outcome_transform=Standardize(m=1)) for j in range(obs.means.shape[1])])
     return _fit(models, "descriptor mean")
 
 
@@ -174,10 +181,10 @@ def fit_spread_models(obs: Observations, bounds: torch.Tensor, floor: torch.Tens
     half = (obs.n[keep] - 1) / 2
     z = torch.log(torch.maximum(obs.variances[keep], floor.double())) - (torch.digamma(half) - torch.log(half))[:, None]
     noise = torch.polygamma(1, half)[:, None].expand_as(z)
-    models = [SingleTaskGP(obs.X[keep], z[:, j:j + 1], train_Yvar=noise[:, j:j + 1],
-                           input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
-                           outcome_transform=Standardize(m=1))
-              for j in range(z.shape[1])]
+    models = _quiet_models(lambda: [SingleTaskGP(
+        obs.X[keep], z[:, j:j + 1], train_Yvar=noise[:, j:j + 1],
+        input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
+        outcome_transform=Standardize(m=1)) for j in range(z.shape[1])])
     return _fit(models, "descriptor spread")
 
 
