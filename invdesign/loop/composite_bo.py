@@ -3,9 +3,9 @@
 A candidate is one generated volume, so what decides success is each descriptor's *distribution*
 at a condition, not its mean. Per targeted descriptor ``j`` two GPs over the condition ``x``:
 
-- the mean ``mu_j(x)``: a ``SingleTaskGP`` on the trials' replicate means, each with its observed
-  noise ``s^2 / n`` (:func:`fit_descriptor_models`);
-- the spread ``sigma_j^2(x)``: a ``SingleTaskGP`` on the bias-corrected log replicate variance, with
+- the mean ``mu_j(x)``: a GP on the trials' replicate means, each with its observed noise
+  ``s^2 / n`` (:func:`fit_descriptor_models`);
+- the spread ``sigma_j^2(x)``: a GP on the bias-corrected log replicate variance, with
   the sampling noise of a log variance of ``n`` samples (:func:`fit_spread_models`); the pooled
   replicate variance when too few trials have replicates.
 
@@ -98,13 +98,12 @@ def _quiet_models(build):
         return build()
 
 
-def _fit(models: list, what: str):
+def _fit(model, what: str):
+    """Fit ``model``'s hyperparameters by marginal likelihood (raises :class:`ModelFitError`)."""
     from botorch.fit import fit_gpytorch_mll
-    from botorch.models import ModelListGP
-    from gpytorch.mlls import SumMarginalLogLikelihood
+    from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    model = ModelListGP(*models)
-    mll = SumMarginalLogLikelihood(model.likelihood, model)
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with warnings.catch_warnings():
         # optimizer chatter (line-search, iteration limits); a failure still raises below
         warnings.simplefilter("ignore")
@@ -115,6 +114,16 @@ def _fit(models: list, what: str):
     return model.eval()
 
 
+def _gp(X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, bounds: torch.Tensor):
+    """One ``SingleTaskGP`` with an independent output (batched GP) per column of ``Y (N, k)``."""
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms import Normalize, Standardize
+
+    return _quiet_models(lambda: SingleTaskGP(
+        X, Y, train_Yvar=Yvar, input_transform=Normalize(d=X.shape[1], bounds=bounds.double()),
+        outcome_transform=Standardize(m=Y.shape[1])))
+
+
 def fit_descriptor_models(
     X: torch.Tensor,
     means: torch.Tensor,
@@ -123,7 +132,7 @@ def fit_descriptor_models(
     bounds: torch.Tensor,
     noise_floor: torch.Tensor,
 ):
-    """Fit one ``SingleTaskGP`` per descriptor column (the mean) and return a ``ModelListGP``.
+    """Fit a GP per descriptor column (the mean): one ``SingleTaskGP`` with independent outputs.
 
     Parameters
     ----------
@@ -144,9 +153,6 @@ def fit_descriptor_models(
     ModelFitError
         The marginal likelihood could not be optimised (the cause is chained).
     """
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms import Normalize, Standardize
-
     obs = Observations(X, means, variances, n_samples)
     floor = noise_floor.double()
     pooled = obs.pooled_variance(floor)
@@ -154,15 +160,11 @@ def fit_descriptor_models(
     if pooled is not None:
         var[obs.n < 2] = pooled
     yvar = torch.maximum(var / obs.n[:, None], floor) if pooled is not None else None
-    models = _quiet_models(lambda: [SingleTaskGP(
-        obs.X, obs.means[:, j:j + 1], train_Yvar=None if yvar is None else yvar[:, j:j + 1],
-        input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
-        outcome_transform=Standardize(m=1)) for j in range(obs.means.shape[1])])
-    return _fit(models, "descriptor mean")
+    return _fit(_gp(obs.X, obs.means, yvar, bounds), "descriptor mean")
 
 
 def fit_spread_models(obs: Observations, bounds: torch.Tensor, floor: torch.Tensor, min_trials: int = 3):
-    """One GP per descriptor on the log replicate variance, or ``None`` with too few replicates.
+    """A GP per descriptor on the log replicate variance, or ``None`` with too few replicates.
 
     ``log s^2`` of ``n`` normal samples has mean ``log sigma^2 + psi((n-1)/2) + log(2/(n-1))`` and
     variance ``psi'((n-1)/2)``: the GP is fitted on the corrected values with that noise.
@@ -172,20 +174,13 @@ def fit_spread_models(obs: Observations, bounds: torch.Tensor, floor: torch.Tens
     ModelFitError
         As :func:`fit_descriptor_models`.
     """
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms import Normalize, Standardize
-
     keep = obs.n >= 2
     if int(keep.sum()) < min_trials:
         return None
     half = (obs.n[keep] - 1) / 2
     z = torch.log(torch.maximum(obs.variances[keep], floor.double())) - (torch.digamma(half) - torch.log(half))[:, None]
     noise = torch.polygamma(1, half)[:, None].expand_as(z)
-    models = _quiet_models(lambda: [SingleTaskGP(
-        obs.X[keep], z[:, j:j + 1], train_Yvar=noise[:, j:j + 1],
-        input_transform=Normalize(d=obs.X.shape[1], bounds=bounds.double()),
-        outcome_transform=Standardize(m=1)) for j in range(z.shape[1])])
-    return _fit(models, "descriptor spread")
+    return _fit(_gp(obs.X[keep], z, noise.contiguous(), bounds), "descriptor spread")
 
 
 def _log_box_probability(m: torch.Tensor, s: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
@@ -203,9 +198,9 @@ class SuccessModel:
 
     Parameters
     ----------
-    mean_model : ModelListGP
+    mean_model : SingleTaskGP
         From :func:`fit_descriptor_models`.
-    spread_model : ModelListGP or None
+    spread_model : SingleTaskGP or None
         From :func:`fit_spread_models`; ``None``: the constant ``pooled`` variance.
     pooled : Tensor ``(k,)``
         Replicate variance pooled over the trials (used without a spread model).
@@ -226,9 +221,8 @@ class SuccessModel:
         mean_model = fit_descriptor_models(obs.X, obs.means, obs.variances, obs.n, bounds, floor)
         pooled = obs.pooled_variance(floor)
         if pooled is None:  # one sample per trial: the mean GPs' fitted noise is the sample spread
-            pooled = torch.stack([m.likelihood.noise.detach().reshape(-1)[0]
-                                  * m.outcome_transform.stdvs.detach().reshape(-1)[0] ** 2
-                                  for m in mean_model.models])
+            pooled = (mean_model.likelihood.noise.detach().reshape(-1)
+                      * mean_model.outcome_transform.stdvs.detach().reshape(-1) ** 2)
             pooled = torch.maximum(pooled, floor)
         spread = fit_spread_models(obs, bounds, floor)
         return cls(mean_model, spread, pooled, target, tolerance)
