@@ -124,3 +124,11 @@ def test_cli_threads_option(monkeypatch, tmp_path):
     r = CliRunner().invoke(app, args + ["--threads", "1", "--json"])
     assert r.exit_code == 0, r.output
     assert torch.get_num_threads() == 3
+
+
+def test_worker_cli_refuses_a_bad_threads_value(tmp_path):
+    from invdesign.cli.main import app
+
+    r = CliRunner().invoke(app, ["worker", "--storage", str(tmp_path / "none.journal"), "--study-name",
+                                 "s", "--threads", "-2"])
+    assert r.exit_code == 2 and r.output.startswith("error: ") and "threads must be" in r.output

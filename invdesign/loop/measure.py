@@ -163,6 +163,10 @@ class SampleBatches:
     generator : Generator
     size : int, optional
         Volumes per condition per call to start with (default: all of them in one call).
+    screen : Screen, optional
+        Draw ``screen.factor`` latents per kept volume (``sample_latents``), rank them with the
+        generator's ``predict`` and decode only the best of each condition (default: the
+        generator's own ``sample``).
     """
 
     def __init__(self, generator, size: int | None = None, screen: Screen | None = None) -> None:
