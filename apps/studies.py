@@ -98,13 +98,16 @@ def trials_frame(study: Any) -> pd.DataFrame:
 
 
 def progress(study: Any) -> dict[str, Any]:
-    """Counts of trials by state and the best value so far (``None`` if no trial is complete)."""
+    """Counts of trials by state and the best candidate distance so far (``None`` if no trial is
+    complete): :func:`invdesign.loop.scoring.study_best`, the number the CLI and ``summary.json``
+    show."""
+    from invdesign.loop.scoring import study_best
+
     counts: dict[str, int] = {}
-    best = None
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
-        if t.state.name == "COMPLETE" and t.value is not None:
-            best = t.value if best is None else min(best, t.value)
+    found = study_best(study)
+    best = None if found is None else found["distance"]
     return {"complete": counts.get("COMPLETE", 0), "running": counts.get("RUNNING", 0),
             "failed": counts.get("FAIL", 0), "total": sum(counts.values()), "best": best,
             "user_attrs": dict(study.user_attrs)}

@@ -1,13 +1,22 @@
 """Time the full descriptor set on 128x128x64 two-phase volumes: torch engine vs NumPy/SciPy.
 
 Morphologies: thresholded Gaussian-smoothed noise (sigma 2 and 4 voxels, donor fractions 0.35, 0.5,
-0.65). CPU: one volume at a time (s/volume wall and CPU time, mean over the volumes after a warm-up):
-the engine's default thread policy (``objectives.descriptors.CPU_THREADS``), then 1 and 2 torch
-threads forced, each also split per part (components, DISS interface distance, tortuosity sweep,
-rest = full minus those). On a loaded shared machine wall time depends on the load (noted before
-and after); CPU time (``time.process_time``) is the steadier number. CUDA (when available): batches
-of 256 (volumes/s and peak memory from ``torch.cuda.max_memory_allocated``). Prints a table and
-writes ``benchmarks/results/descriptors.json``.
+0.65). CPU, in the same run:
+
+- one volume at a time (s/volume wall and CPU time, mean over the volumes after a warm-up): the
+  engine's default policy, then 1 and 2 torch intra-op threads forced (``--intra-op-2``: slow on a
+  loaded machine), 1 thread also split per part (components, DISS interface distance, tortuosity
+  sweep, rest = full minus those);
+- the straightforward NumPy/SciPy implementation (``benchmarks/graspi_numpy.py``), and the ratio
+  of its CPU time per volume to the engine's (one thread each);
+- a batch as the design loop measures a trial's samples (all volumes in one ``describe_batch``):
+  in chunks of 8 volumes (the engine's chunk before) and of one volume (now), on 1 worker and on
+  2 workers side by side (``objectives.descriptors.CPU_WORKERS``).
+
+On a loaded shared machine wall time depends on the load (noted before and after); CPU time
+(``time.process_time``) is the steadier number. CUDA (when available): batches of 256 (volumes/s and
+peak memory from ``torch.cuda.max_memory_allocated``). Prints a table and writes
+``benchmarks/results/descriptors.json``.
 
 Run: ``python -m benchmarks.descriptors [--cuda-batch 256] [--cpu-volumes 6] [--skip-numpy]``.
 """
@@ -93,6 +102,23 @@ def _forced_threads(n: int, vols: np.ndarray) -> tuple[dict, dict]:
         torch.set_num_threads(saved)
 
 
+def _batch(vols: np.ndarray, workers: int, chunk_voxels: int) -> dict:
+    """One ``describe_batch`` of every volume (a trial's samples): wall and CPU time per volume."""
+    saved = engine.CPU_WORKERS, engine.CHUNK_VOXELS
+    engine.CPU_WORKERS, engine.CHUNK_VOXELS = workers, chunk_voxels
+    tv = torch.from_numpy(vols)
+    try:
+        objectives.describe_batch(tv[:2])  # warm-up (and the workers' pool)
+        t0, c0 = time.perf_counter(), time.process_time()
+        objectives.describe_batch(tv)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        engine.CPU_WORKERS, engine.CHUNK_VOXELS = saved
+    return {"workers": workers, "volumes_per_chunk": max(1, chunk_voxels // int(np.prod(SHAPE))),
+            "s_per_volume": wall / len(vols), "cpu_s_per_volume": cpu / len(vols),
+            "volumes_per_s": len(vols) / wall}
+
+
 def bench_cuda(batch: int, repeats: int = 3) -> dict:
     vols = torch.from_numpy(morphologies(batch, seed=1)).cuda()
     objectives.describe_batch(vols[:8])
@@ -118,6 +144,7 @@ def main() -> None:
     ap.add_argument("--cuda-batch", type=int, default=256)
     ap.add_argument("--skip-numpy", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    ap.add_argument("--intra-op-2", action="store_true", help="also time 2 intra-op threads per volume")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,9 +158,21 @@ def main() -> None:
     res["engine_cpu_threads_policy"] = engine.CPU_THREADS
     res["torch_cpu"] = _cpu_time(lambda v: objectives.describe(v), vols)
     res["torch_cpu_1thread"], res["parts_1thread"] = _forced_threads(1, vols)
-    res["torch_cpu_2threads"], res["parts_2threads"] = _forced_threads(2, vols)
+    if args.intra_op_2:
+        res["torch_cpu_2threads"], res["parts_2threads"] = _forced_threads(2, vols)
     if not args.skip_numpy:
         res["numpy_cpu"] = _cpu_time(lambda v: graspi_numpy.describe(v), vols)
+        res["speedup_vs_numpy_cpu_time"] = (res["numpy_cpu"]["cpu_s_per_volume_median"]
+                                            / res["torch_cpu_1thread"]["cpu_s_per_volume_median"])
+    batch = np.concatenate([vols, morphologies(max(0, 8 - len(vols)), seed=2)])[:max(8, len(vols))]
+    res["batch"] = {
+        "volumes": len(batch),
+        "chunks_of_8_1worker": _batch(batch, 1, 8 * int(np.prod(SHAPE))),
+        "chunks_of_1_1worker": _batch(batch, 1, int(np.prod(SHAPE))),
+        "chunks_of_1_2workers": _batch(batch, 2, int(np.prod(SHAPE))),
+    }
+    res["goal"] = {"s_per_volume_2cores": 0.15, "speedup_vs_numpy": 5.0,
+                   "note": "wall times depend on the load recorded here; CPU times on the cache share"}
     if torch.cuda.is_available():
         res["torch_cuda"] = bench_cuda(args.cuda_batch)
     else:
@@ -142,19 +181,25 @@ def main() -> None:
     print(f"descriptors on {SHAPE}, CPU {res['cpu_cores']} cores, torch threads {res['torch_threads']}, "
           f"engine policy {res['engine_cpu_threads_policy']} thread(s), "
           f"load {res['load_avg_1min']:.1f} -> {res['load_avg_1min_after']:.1f}")
-    print("per part, median over volumes (rest = full - the others)")
-    print(f"{'part':<14}{'1 thr cpu s':>12}{'1 thr wall s':>13}{'2 thr cpu s':>12}{'2 thr wall s':>13}")
+    print("per part, 1 thread, median over volumes (rest = full - the others)")
+    print(f"{'part':<14}{'cpu s':>10}{'wall s':>10}")
     for part in ("components", "diss", "tortuosity", "rest", "full"):
-        a, b = res["parts_1thread"][part], res["parts_2threads"][part]
+        a = res["parts_1thread"][part]
         sfx = "" if part == "rest" else "_median"
-        print(f"{part:<14}{a['cpu_s_per_volume' + sfx]:>12.4f}{a['s_per_volume' + sfx]:>13.4f}"
-              f"{b['cpu_s_per_volume' + sfx]:>12.4f}{b['s_per_volume' + sfx]:>13.4f}")
+        print(f"{part:<14}{a['cpu_s_per_volume' + sfx]:>10.4f}{a['s_per_volume' + sfx]:>10.4f}")
     print(f"{'engine':<18}{'device':<22}{'s/volume':>10}{'cpu s/vol':>11}{'vol/s':>10}{'peak GB':>9}")
     for key in ("torch_cpu", "torch_cpu_1thread", "torch_cpu_2threads", "numpy_cpu"):
         if key in res:
             r = res[key]
             print(f"{key:<18}{'cpu':<22}{r['s_per_volume']:>10.3f}{r['cpu_s_per_volume']:>11.3f}"
                   f"{1 / r['s_per_volume']:>10.1f}{'':>9}")
+    if "speedup_vs_numpy_cpu_time" in res:
+        print(f"engine vs NumPy/SciPy, CPU time per volume, 1 thread each: {res['speedup_vs_numpy_cpu_time']:.2f}x")
+    print(f"batch of {res['batch']['volumes']} (one describe_batch, as the loop measures a trial):")
+    for key, r in res["batch"].items():
+        if isinstance(r, dict):
+            print(f"  {key:<22}{r['s_per_volume']:>8.3f} s/vol wall {r['cpu_s_per_volume']:>8.3f} s/vol cpu "
+                  f"{r['volumes_per_s']:>7.2f} vol/s")
     if res["torch_cuda"]:
         r = res["torch_cuda"]
         print(f"{'torch_cuda':<18}{r['device'][:21]:<22}{r['s_per_batch'] / r['batch']:>10.5f}{'':>11}"

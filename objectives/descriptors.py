@@ -22,10 +22,10 @@ NaN, so losses stay finite.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import math
 import os
-from typing import Any, Callable, Iterator
+import threading
+from typing import Any, Callable
 
 import torch
 
@@ -33,6 +33,7 @@ from .components import label_components, touching
 from .dissociation import DISS_CUTOFF, interface_distance
 from .labels import as_label_tensor
 from .neighbourhood import box_reduce
+from .threads import limit_threads
 from .tortuosity import straight_path_counts
 
 __all__ = ["TWO_PHASE_NAMES", "THREE_PHASE_NAMES", "describe", "describe_batch"]
@@ -47,25 +48,33 @@ THREE_PHASE_NAMES: tuple[str, ...] = (
     "vol_frac_D", "vol_frac_A", "vol_frac_M", "tortuosity_D", "tortuosity_A",
 )
 
-#: Voxels per internal chunk of a batch (bounds peak memory to roughly 40 bytes per voxel);
-#: CUDA gets 2x more to keep the GPU busy (16 volumes of 128x128x64 at a time).
-CHUNK_VOXELS = 1 << 23
-CUDA_CHUNK_FACTOR = 2
+#: Voxels per internal chunk of a batch on CPU: one 128x128x64 volume. The engine is a chain of
+#: memory-bound passes; a chunk this size stays in cache (measured 0.25 s per volume in chunks of
+#: 8 such volumes against 0.09 s one at a time, 1 thread). CUDA gets :data:`CUDA_CHUNK_FACTOR`
+#: times more to keep the GPU busy (16 volumes of 128x128x64 at a time).
+CHUNK_VOXELS = 1 << 20
+CUDA_CHUNK_FACTOR = 16
 
-#: torch intra-op threads used for CPU descriptor work (``None``: leave torch's setting alone).
-#: The engine is a long chain of memory-bound passes over ~1M voxels plus many small per-layer
-#: ops; on the project's shared 2-core machines one thread measured faster in wall time than two
-#: (the second thread mostly waits; see ``benchmarks/descriptors.py``). The setting is
-#: process-wide while a call runs and is restored afterwards. Override with the environment
-#: variable ``INVDESIGN_DESCRIPTOR_THREADS`` (0 = torch's setting) or by assigning this name.
+#: torch intra-op threads per CPU chunk (``None``: leave torch's setting alone). The engine is a
+#: long chain of memory-bound passes over ~1M voxels plus many small per-layer ops: one thread
+#: per chunk measured faster than two (the second mostly waits); cores are used by running
+#: chunks side by side instead (:data:`CPU_WORKERS`). Applied through
+#: :func:`objectives.threads.limit_threads` (safe beside other threads). Override with the
+#: environment variable ``INVDESIGN_DESCRIPTOR_THREADS`` (0 = torch's setting) or by assigning
+#: this name.
 CPU_THREADS: int | None = int(os.environ.get("INVDESIGN_DESCRIPTOR_THREADS", "1")) or None
 
-#: Independent parts of a CPU call run side by side in this many Python threads (1 = one after
-#: the other): the component labelling in the caller, the DISS distances and the tortuosity sweep
-#: in a worker. 1 by default: on the shared, loaded 2-core machines two workers measured no faster
-#: (there is no idle core to use); on an idle multi-core machine 2 can cut the wall time of one
-#: volume towards that of its longer half. Override with ``INVDESIGN_DESCRIPTOR_WORKERS``.
-CPU_WORKERS: int = max(1, int(os.environ.get("INVDESIGN_DESCRIPTOR_WORKERS", "1")))
+#: Python threads that run CPU chunks side by side (torch kernels release the GIL). ``None``
+#: (default): the caller's torch thread count, which the design loop sets from the cores that are
+#: free (:mod:`invdesign.threads`), so a loaded machine gets 1 and an idle 2-core one 2. A batch
+#: of one volume splits its independent parts instead (component labelling beside the DISS
+#: distances and the tortuosity sweep). Override with ``INVDESIGN_DESCRIPTOR_WORKERS``.
+CPU_WORKERS: int | None = int(os.environ.get("INVDESIGN_DESCRIPTOR_WORKERS", "0")) or None
+
+
+def cpu_workers() -> int:
+    """Python threads a CPU call uses: :data:`CPU_WORKERS`, else the caller's torch thread count."""
+    return max(1, CPU_WORKERS if CPU_WORKERS is not None else torch.get_num_threads())
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -133,7 +142,7 @@ def _two_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.Te
     # the distance relaxation and the tortuosity sweep run beside the component labelling
     side = _beside(lambda: (interface_distance(donor, acceptor, wrap),
                             straight_path_counts(torch.cat([donor, acceptor.flip(3)]), wrap)),
-                   lab.device)
+                   getattr(_CALL, "split", False) and lab.device.type == "cpu")
     comp = label_components(lab, wrap, phases=(0, 1))
     d_top = touching(comp, donor, nz - 1)
     a_bot = touching(comp, acceptor, 0)
@@ -205,41 +214,41 @@ def _three_phase(lab: torch.Tensor, wrap: tuple[bool, bool]) -> dict[str, torch.
 
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_CALL = threading.local()  # ``split``: this thread's describe_batch call may run parts side by side
 
 
-def _beside(fn: Callable[[], Any], device: torch.device) -> Callable[[], Any]:
+def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The shared worker threads (grown to ``workers`` when a call wants more)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            old, _POOL = _POOL, concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="descriptors")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def _in_worker(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` as a pool task: inference mode and the engine's thread limit in the worker thread."""
+    def run() -> Any:
+        with torch.inference_mode(), limit_threads(CPU_THREADS):
+            return fn()
+    return run
+
+
+def _beside(fn: Callable[[], Any], split: bool) -> Callable[[], Any]:
     """Start ``fn`` beside the caller and return a function that waits for its result.
 
-    On CPU with :data:`CPU_WORKERS` > 1, ``fn`` runs in a worker thread (torch kernels release the
-    GIL, so two independent chains of passes use two cores without the per-kernel barrier of
-    intra-op threads); otherwise it runs right away in the caller.
+    With ``split`` (a CPU call of one chunk with two or more workers), ``fn`` runs in a worker
+    thread (torch kernels release the GIL, so two independent chains of passes use two cores
+    without the per-kernel barrier of intra-op threads); otherwise it runs right away in the caller.
     """
-    global _POOL
-    if device.type != "cpu" or CPU_WORKERS < 2:
+    if not split:
         result = fn()
         return lambda: result
-    if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="descriptors")
-
-    def run() -> Any:
-        with torch.inference_mode():
-            return fn()
-
-    return _POOL.submit(run).result
-
-
-@contextlib.contextmanager
-def _cpu_threads(device: torch.device) -> Iterator[None]:
-    """Run CPU work with at most :data:`CPU_THREADS` torch threads, restoring the setting."""
-    before = torch.get_num_threads()
-    if device.type != "cpu" or CPU_THREADS is None or CPU_THREADS >= before:
-        yield
-        return
-    torch.set_num_threads(max(1, CPU_THREADS))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return _pool(1).submit(_in_worker(fn)).result
 
 
 def _as_batch3d(volumes: Any, batched: bool, device: Any) -> tuple[torch.Tensor, bool]:
@@ -271,8 +280,10 @@ def describe_batch(volumes: Any, periodic: bool = False,
     periodic : bool
         Wrap the lateral axes (x, and y in 3-D); the thickness axis never wraps.
     device : torch.device or str, optional
-        Where to compute; by default the input tensor's device (CPU for arrays). On CPU the call
-        uses at most :data:`CPU_THREADS` torch threads (1 by default) and restores the setting.
+        Where to compute; by default the input tensor's device (CPU for arrays). On CPU the batch
+        is worked in chunks of about one 128x128x64 volume, :func:`cpu_workers` of them side by
+        side, each with at most :data:`CPU_THREADS` torch threads (1 by default); torch's thread
+        setting is left as it was (:mod:`objectives.threads`).
 
     Returns
     -------
@@ -286,10 +297,22 @@ def describe_batch(volumes: Any, periodic: bool = False,
     wrap = (bool(periodic), bool(periodic) and not is2d)
     three = bool((lab == 2).any())
     fn = _three_phase if three else _two_phase
-    limit = CHUNK_VOXELS * (CUDA_CHUNK_FACTOR if lab.device.type == "cuda" else 1)
-    chunk = max(1, limit // lab[0].numel())
-    with _cpu_threads(lab.device):
-        parts = [fn(lab[i:i + chunk], wrap) for i in range(0, lab.shape[0], chunk)]
+    cpu = lab.device.type == "cpu"
+    limit = CHUNK_VOXELS * (1 if cpu else CUDA_CHUNK_FACTOR)
+    chunk = max(1, limit // max(1, lab[0].numel()))
+    starts = range(0, lab.shape[0], chunk)
+    workers = min(cpu_workers(), len(starts)) if cpu else 1
+    if workers > 1:  # chunks side by side, each on CPU_THREADS threads
+        pool = _pool(workers)
+        jobs = [pool.submit(_in_worker(lambda i=i: fn(lab[i:i + chunk], wrap))) for i in starts]
+        parts = [job.result() for job in jobs]
+    else:
+        _CALL.split = cpu and cpu_workers() > 1
+        try:
+            with limit_threads(CPU_THREADS if cpu else None):
+                parts = [fn(lab[i:i + chunk], wrap) for i in starts]
+        finally:
+            _CALL.split = False
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]}
 
 

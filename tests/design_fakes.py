@@ -88,3 +88,58 @@ class FakeSimulator:
 
 
 fake_describe_batch.devices = []
+
+
+class SpreadFakeGenerator(BiasedFakeGenerator):
+    """The biased fake with a per-sample spread and a latent the design loop can screen.
+
+    A latent row is ``(condition (2), offset (2), noise seed)``: the volume decoded from it has
+    donor fraction ``0.75 * ABS_f_D + 0.05 + offset_0`` and straightness ``(CT_f_D_tort1 +
+    offset_1)^2`` (offsets ``N(0, spread^2)``), so one condition gives volumes that differ by more
+    than a tolerance. ``predict`` (the "feature predictor") knows the donor fraction exactly and the
+    straightness only on its own scale (``CT_f_D_tort1 + offset_1``); :class:`BiasedFakeGenerator`'s
+    recipe otherwise.
+    """
+
+    name = "fake-spread"
+    predicted_names = ("ABS_f_D", "CT_f_D_tort1", "phi", "chi", "log_time")
+
+    def __init__(self, device: str = "cpu", spread: float = 0.06) -> None:
+        super().__init__(device)
+        self.spread = spread
+        self.decoded = 0
+
+    def sample_latents(self, conditions, n: int = 1, seed: int | None = None):
+        c = torch.as_tensor(conditions, dtype=torch.float64).cpu()
+        g = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        rows = c.repeat_interleave(n, dim=0)
+        offset = torch.randn(rows.shape[0], 2, generator=g, dtype=torch.float64) * self.spread
+        seeds = torch.randint(0, 2**31 - 1, (rows.shape[0], 1), generator=g).double()
+        return torch.cat([rows, offset, seeds], dim=1), rows
+
+    def predict(self, latents):
+        lat = torch.as_tensor(latents, dtype=torch.float64)
+        f = (0.75 * lat[:, 0] + 0.05 + lat[:, 2]).clamp(0.02, 0.98)
+        return {"ABS_f_D": f, "CT_f_D_tort1": lat[:, 1] + lat[:, 3], "phi": lat[:, 0] * 0.9,
+                "chi": 1.0 + lat[:, 1], "log_time": 2.0 + lat[:, 1]}
+
+    def decode(self, latents):
+        lat = torch.as_tensor(latents, dtype=torch.float64)
+        self.decoded += lat.shape[0]
+        X, Y, Z = self.shape
+        out = []
+        for row in lat:
+            g = torch.Generator().manual_seed(int(row[4]))
+            f = float((0.75 * row[0] + 0.05 + row[2]).clamp(0.02, 0.98))
+            a = float((row[1] + row[3]).clamp(0, 1) ** 2)
+            col = torch.randn(X, Y, 1, generator=g)
+            vox = torch.randn(X, Y, Z, generator=g)
+            field = a ** 0.5 * col + (1 - a) ** 0.5 * vox
+            out.append(torch.where(field < torch.special.ndtri(torch.tensor(f)), 0, 1).to(torch.uint8))
+        return torch.stack(out).to(self.device)
+
+    def sample(self, conditions, n: int = 1, seed: int | None = None) -> Samples:
+        self.calls += 1
+        lat, rows = self.sample_latents(conditions, n, seed)
+        return Samples(volumes=self.decode(lat), conditions=rows.float(), latents=lat,
+                       predicted=self.predict(lat))

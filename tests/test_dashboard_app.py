@@ -143,6 +143,23 @@ def test_run_shows_progress_results_and_downloads(app):
     assert (vol == 0).mean() == pytest.approx(table.loc[0, "vol_frac_D"], abs=1e-6)
 
 
+def test_threads_field_reaches_the_design(app):
+    import torch
+
+    at = _load(app)
+    before = torch.get_num_threads()
+    at.number_input(key="threads").set_value(1)
+    _start(at, budget=1, samples=1)
+    run = _finish(at)
+    assert run.state == "finished", run.error
+    assert run.kwargs["threads"] == 1
+    assert torch.get_num_threads() == before  # the run put the count back
+    at.number_input(key="threads").set_value(0)  # auto: not passed, design() picks
+    _start(at, budget=2, samples=1)
+    assert "threads" not in at.session_state["run"].kwargs
+    _finish(at)
+
+
 def test_same_study_name_resumes(app):
     at = _load(app)
     _start(at, budget=2)

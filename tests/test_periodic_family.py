@@ -151,3 +151,29 @@ def test_trainer_labels_latents_with_their_decoded_volumes(tmp_path):
     with torch.no_grad():
         mu0, _ = vae.encode(vae.to_input(vols))
     assert torch.allclose(mu[::2], mu0, atol=1e-5)
+
+
+def test_a_trained_periodic_model_samples_with_and_without_descriptor_guidance(tmp_path):
+    import generators
+    from generators.diffusion.training import train
+
+    g = torch.Generator().manual_seed(3)
+    n = 6
+    field = torch.nn.functional.avg_pool3d(torch.rand(n, 1, 16, 16, 8, generator=g), 3, 1, 1)[:, 0]
+    vols = (field > torch.linspace(0.45, 0.55, n).view(n, 1, 1, 1)).to(torch.uint8)
+    labels = {"ABS_f_D": vols.float().mean((1, 2, 3)).double().numpy(), "phi": np.linspace(0.3, 0.7, n)}
+    cfg = _merge(get_preset("ch2-default"), {
+        "vae": {"patch": 2, "widths": [4, 8], "latent_channels": 2, "head": 8},
+        "fp": {"width": 4, "hidden": 8}, "denoiser": {"channels": [8]},
+        "vae_train": {"steps": 2, "crop": [16, 16, 8]}, "fp_train": {"steps": 2}, "denoiser_train": {"steps": 2},
+        "latent_copies": 1, "decoded_labels": False, "conditions": ["ABS_f_D"], "fp_targets": ["ABS_f_D", "phi"],
+        "log_every": 2, "sampler": {"name": "ddim", "steps": 4, "eta": 1.0, "guidance": 1.0}})
+    train("all", VolumeSet(vols, labels), cfg, tmp_path, progress=False)
+    gen = generators.load(tmp_path)
+    assert gen.config.family == "periodic"
+    plain = gen.sample([[0.5]], n=2, seed=0)
+    same = gen.sample([[0.5]], n=2, seed=0, fp_guidance=0.0)
+    guided = gen.sample([[0.5]], n=2, seed=0, fp_guidance=1.0)
+    assert torch.equal(plain.latents, same.latents)
+    assert not torch.allclose(plain.latents, guided.latents)
+    assert plain.volumes.shape == (2, 16, 16, 8)

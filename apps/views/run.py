@@ -51,6 +51,8 @@ def _start(settings: dict, storage: str, name: str) -> None:
         studies.open_storage(storage)
         kwargs = {k: settings[k] for k in ("targets", "tolerance", "samples_per_trial", "method",
                                            "seed")}
+        if settings.get("threads"):
+            kwargs["threads"] = settings["threads"]
         kwargs.update(model=st.session_state.generator, out_dir=str(DEFAULT_DIR / name.strip()),
                       device=st.session_state.get("device", "cpu"))
         run = DesignRun(_design_fn(), settings["budget"], storage, name.strip(), kwargs)

@@ -13,7 +13,7 @@ def targets_section(summary: dict) -> dict | None:
     """Draw the target controls; returns the design settings, or ``None`` if they are infeasible.
 
     The settings dict holds ``targets``, ``tolerance`` (per target), ``budget``,
-    ``samples_per_trial``, ``method`` and ``seed``; problems are shown with ``st.error``.
+    ``samples_per_trial``, ``method``, ``seed`` and ``threads`` (``None``: automatic); problems are shown with ``st.error``.
     """
     st.header("Targets")
     ranges = target_ranges(summary)
@@ -34,10 +34,14 @@ def targets_section(summary: dict) -> dict | None:
     samples = st.number_input("Samples per trial", min_value=1, value=4, step=1, key="samples")
     method = st.selectbox("Method", METHODS, key="method")
     seed = st.number_input("Seed", min_value=0, value=0, step=1, key="seed")
+    threads = st.number_input("CPU threads (0 = auto: the free cores)", min_value=0, value=0, step=1,
+                              key="threads", help="torch threads of the run; auto re-checks the "
+                              "free cores while it runs (INVDESIGN_THREADS also sets it).")
     problems = check_targets(targets, tolerance, summary)
     for problem in problems:
         st.error(problem)
     if problems:
         return None
     return {"targets": targets, "tolerance": tolerance, "budget": int(budget),
-            "samples_per_trial": int(samples), "method": method, "seed": int(seed)}
+            "samples_per_trial": int(samples), "method": method, "seed": int(seed),
+            "threads": int(threads) or None}

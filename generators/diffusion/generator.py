@@ -166,7 +166,8 @@ class LatentDiffusionGenerator:
 
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
                steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
-               decode_chunk: int | None = None, eta: float | None = None) -> Samples:
+               decode_chunk: int | None = None, eta: float | None = None,
+               fp_guidance: float | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters

@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("design-out"),
         time_budget: Annotated[float | None, typer.Option(help="Seconds after which no trial starts.")] = None,
         device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+        screen: Annotated[int | None, typer.Option(help="Latents per kept sample, ranked by the model's feature predictor before decoding (1: off; default 4 when the model can).")] = None,
+        threads: Annotated[str | None, typer.Option(help="torch CPU threads, or 'auto': the free cores, re-checked while running (default; env INVDESIGN_THREADS).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Find conditions whose generated volumes meet the targets (composite BO by default).
@@ -64,13 +66,20 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+<<<<<<< HEAD
         from invdesign.studies.records import TrialRecord
+=======
+        from invdesign.loop.scoring import trial_best
+>>>>>>> i12
         from objectives.targets import parse_target
 
         err = Console(stderr=True)
         with user_errors():
             targets = dict(parse_target(t) for t in target)
             tol = parse_tolerance(tolerance)
+            from invdesign.threads import ThreadPolicy
+
+            ThreadPolicy(threads)  # a bad --threads or INVDESIGN_THREADS: one line, before anything runs
             if budget < 0:
                 raise ValueError(f"budget must be >= 0, got {budget}")
             import invdesign
@@ -90,7 +99,13 @@ def register(app: typer.Typer) -> None:
                 if not started:
                     progress.start()
                     started.append(True)
+<<<<<<< HEAD
                 best[0] = min(best[0], min(TrialRecord.read(trial).sample_distances or [best[0]]))
+=======
+                trial_value = trial_best(trial)  # the study's best: invdesign.loop.scoring
+                if trial_value is not None:
+                    best[0] = min(best[0], trial_value)
+>>>>>>> i12
                 progress.update(task, completed=progress.tasks[0].completed + 1, best=f"{best[0]:.3g}")
 
             try:
@@ -98,7 +113,8 @@ def register(app: typer.Typer) -> None:
                     targets=targets, tolerance=tol, model=model, budget=budget,
                     time_budget=time_budget, samples_per_trial=samples, batch_size=batch_size,
                     method=method, seed=seed, storage=storage, study_name=study_name,
-                    out_dir=out, device=device, callback=on_trial,
+                    out_dir=out, device=device, callback=on_trial, threads=threads,
+                    screen=screen,
                 )
             finally:
                 if started:

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         heartbeat_interval: Optional[int] = typer.Option(None, "--heartbeat-interval", help="Seconds between heartbeats (default 10)."),
         grace_period: Optional[int] = typer.Option(None, "--grace-period", help="Seconds without heartbeat before a trial is failed and retried (default 2 intervals)."),
         wait: float = typer.Option(0.0, "--wait", help="Seconds to keep retrying an unreachable database at start."),
+        threads: Optional[str] = typer.Option(None, "--threads", help="torch CPU threads, or 'auto': the free cores, re-checked while running (default; env INVDESIGN_THREADS)."),
         json_out: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     ) -> None:
         """Run trials of a shared study: everything else is read from the study."""
@@ -33,11 +34,15 @@ def register(app: typer.Typer) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from invdesign.threads import ThreadPolicy
+
         with user_errors():
+            policy = ThreadPolicy(threads)
             try:
-                summary = run_worker(storage, study_name, n_trials, device=device, artifacts=artifacts,
-                                     heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                     wait_s=wait)
+                with policy:
+                    summary = run_worker(storage, study_name, n_trials, device=device, artifacts=artifacts,
+                                         heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                                         wait_s=wait)
             except WorkerError as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
                 raise typer.Exit(code=1) from None

@@ -9,16 +9,24 @@ from typing import Any
 
 import torch
 
-from invdesign.loop.measure import DescribeBatch, measurable_names
+from invdesign.loop.measure import DescribeBatch, can_screen, measurable_names
 from invdesign.loop.results import DesignResult
 from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
+<<<<<<< HEAD
 from invdesign.studies.study import METHODS, Settings, create_or_resume, open_storage
+=======
+from invdesign.loop.study import METHODS, Settings, create_or_resume, open_storage
+from invdesign.threads import ThreadPolicy
+>>>>>>> i12
 from objectives.losses import DISTANCES
 from objectives.targets import check_targets, make_targets
 
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+
+#: Latents per kept sample when the generator can be screened (see ``design(screen=...)``).
+DEFAULT_SCREEN = 4
 
 
 def register_generator(name: str, factory: Callable[..., Any]) -> None:
@@ -84,6 +92,8 @@ def design(
     callback: TrialCallback | None = None,
     should_stop: StopCheck | None = None,
     keep: int = 8,
+    threads: int | str | None = None,
+    screen: int | None = None,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
 
@@ -135,6 +145,14 @@ def design(
         is complete (e.g. a dashboard's stop button).
     keep : int
         Candidate volumes held in memory in the result (others load on demand).
+    threads : int or "auto", optional
+        torch CPU threads for the run. Default: ``INVDESIGN_THREADS`` if set, else picked from the
+        cores that are free and checked again while the design runs (:mod:`invdesign.threads`);
+        the previous setting is put back when the design returns.
+    screen : int, optional
+        Latents drawn per kept sample and ranked by the generator's feature predictor before
+        decoding and measuring (1: off). Default: 4 when the generator exposes its latents and
+        predicts a targeted descriptor, else 1. A resumed study keeps the value it was made with.
 
     Returns
     -------
@@ -158,6 +176,18 @@ def design(
         raise ValueError(f"unknown distance {distance!r}; choose one of {', '.join(DISTANCES)}")
     if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be > 0 seconds, got {time_budget}")
+    policy = ThreadPolicy(threads)
+    if screen is not None:
+        screen = _positive_int("screen", screen, 1)
+    with policy:
+        return _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size,
+                       method, seed, storage, study_name, out_dir, device, n_initial, distance,
+                       describe, callback, should_stop, keep, screen)
+
+
+def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size, method,
+            seed, storage, study_name, out_dir, device, n_initial, distance, describe, callback,
+            should_stop, keep, screen) -> DesignResult:
     spec = make_targets(targets, tolerance)
     fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
     if sum(fractions.values()) > 1.0 + 1e-9:
@@ -168,6 +198,8 @@ def design(
     ranges = {n: (float(space.bounds[0, i]), float(space.bounds[1, i])) for i, n in enumerate(space.names)}
     ranges.update(getattr(generator, "descriptor_ranges", None) or {})
     check_targets(spec, measurable_names(generator, describe), ranges)
+    if screen is None:
+        screen = DEFAULT_SCREEN if can_screen(generator, spec.names) else 1
     if n_initial is None:
         n_initial = min(1 + 2 * space.dim, max(2, budget // 3))
     n_initial = _positive_int("n_initial", n_initial, 1)
@@ -179,7 +211,7 @@ def design(
         samples_per_trial=samples_per_trial, batch_size=batch_size, seed=seed,
         n_initial=n_initial, distance=distance, condition_names=list(space.names),
         bounds=space.bounds.tolist(), constraints=[list(c) for c in space.constraints],
-        artifact_dir=str((out / "artifacts").resolve()),
+        artifact_dir=str((out / "artifacts").resolve()), screen=screen,
     )
     study, _ = create_or_resume(store, study_name or "design", settings)
     stored = Settings.from_study(study)

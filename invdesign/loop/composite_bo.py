@@ -1,35 +1,127 @@
-"""Composite Bayesian optimisation: a GP per measured descriptor, the distance to the targets as
-a Monte-Carlo objective, qLogNoisyExpectedImprovement, constrained acquisition optimisation.
+"""Composite Bayesian optimisation of the probability that one sample meets every target.
 
-Modelling each descriptor (a smooth function of the condition) and composing the non-smooth
-distance afterwards is better informed than modelling the distance itself.
+A candidate is one generated volume, so what decides success is each descriptor's *distribution*
+at a condition, not its mean. Per targeted descriptor ``j`` two GPs over the condition ``x``:
+
+- the mean ``mu_j(x)``: a GP on the trials' replicate means, each with its observed noise
+  ``s^2 / n`` (:func:`fit_descriptor_models`);
+- the spread ``sigma_j^2(x)``: a GP on the bias-corrected log replicate variance, with
+  the sampling noise of a log variance of ``n`` samples (:func:`fit_spread_models`); the pooled
+  replicate variance when too few trials have replicates.
+
+A new sample at ``x`` is then ``N(mu_j(x), sigma_j^2(x) + v_j(x))`` per descriptor (``v_j``: the
+posterior variance of the mean), and the probability that it meets every target is
+
+    p(x) = prod_j [Phi((t_j + tol_j - m_j) / s_j) - Phi((t_j - tol_j - m_j) / s_j)],
+
+descriptors taken as independent within a sample (:class:`SuccessModel`). Proposals
+(:func:`propose_success`) maximise an optimistic ``p`` (each mean moved towards its target by up to
+``beta`` posterior standard deviations, as an upper confidence bound does) over the constrained
+space; when the best condition already run has a higher plain ``p`` than the best optimistic new
+one (within ``resample_ratio``), the budget goes to resampling it. The pieces are BoTorch's: models, an acquisition function,
+``optimize_acqf``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import math
 import warnings
-from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
 from invdesign.loop.space import ConditionSpace
-from objectives.losses import distance
+from objectives.threads import limit_threads
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["BOFallbackWarning", "ModelFitError", "Observations", "SuccessModel", "fit_descriptor_models",
+           "fit_spread_models", "propose_bo", "propose_success", "small_problem_threads"]
 
 
-@contextlib.contextmanager
-def small_problem_threads() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (restored after).
+class ModelFitError(RuntimeError):
+    """The descriptor models could not be fitted (the message says why)."""
+
+
+class BOFallbackWarning(UserWarning):
+    """A BO proposal fell back to a space-filling point (the models could not be fitted)."""
+
+
+def small_problem_threads():
+    """One torch CPU thread inside the block (restored after, safe beside other threads).
 
     The GP problems here are tiny (tens of points); with several intra-op threads on a busy
     machine each small kernel can cost ~100x more in thread synchronisation than in compute.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return limit_threads(1)
+
+
+@dataclass
+class Observations:
+    """The complete trials, over the targeted descriptors.
+
+    Attributes
+    ----------
+    X : Tensor ``(N, d)`` float64
+        Conditions.
+    means, variances : Tensor ``(N, k)`` float64
+        Replicate mean and variance (ddof 1; 0 for one sample) per targeted descriptor.
+    n : Tensor ``(N,)`` float64
+        Samples per trial.
+    """
+
+    X: torch.Tensor
+    means: torch.Tensor
+    variances: torch.Tensor
+    n: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.X, self.means, self.variances = (torch.as_tensor(a, dtype=torch.float64)
+                                              for a in (self.X, self.means, self.variances))
+        self.n = torch.as_tensor(self.n, dtype=torch.float64).reshape(-1).expand(len(self.X))
+
+    def pooled_variance(self, floor: torch.Tensor) -> torch.Tensor | None:
+        """``(k,)`` replicate variance pooled over trials with replicates (None when none has)."""
+        dof = (self.n - 1).clamp(min=0)
+        if dof.sum() <= 0:
+            return None
+        return torch.maximum((self.variances * dof[:, None]).sum(0) / dof.sum(), floor)
+
+
+def _quiet_models(build):
+    """Build models without BoTorch's input-scaling notices (outcomes are standardised anyway)."""
+    from botorch.exceptions import InputDataWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputDataWarning)
+        return build()
+
+
+def _fit(model, what: str):
+    """Fit ``model``'s hyperparameters by marginal likelihood (raises :class:`ModelFitError`)."""
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    with warnings.catch_warnings():
+        # optimizer chatter (line-search, iteration limits); a failure still raises below
+        warnings.simplefilter("ignore")
+        try:
+            fit_gpytorch_mll(mll)
+        except Exception as exc:  # noqa: BLE001 - re-raised as one clear error
+            raise ModelFitError(f"fitting the {what} GPs failed: {type(exc).__name__}: {exc}") from exc
+    return model.eval()
+
+
+def _gp(X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, bounds: torch.Tensor):
+    """One ``SingleTaskGP`` with an independent output (batched GP) per column of ``Y (N, k)``."""
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms import Normalize, Standardize
+
+    return _quiet_models(lambda: SingleTaskGP(
+        X, Y, train_Yvar=Yvar, input_transform=Normalize(d=X.shape[1], bounds=bounds.double()),
+        outcome_transform=Standardize(m=Y.shape[1])))
 
 
 def fit_descriptor_models(
@@ -40,7 +132,7 @@ def fit_descriptor_models(
     bounds: torch.Tensor,
     noise_floor: torch.Tensor,
 ):
-    """Fit one ``SingleTaskGP`` per descriptor column and return them as a ``ModelListGP``.
+    """Fit a GP per descriptor column (the mean): one ``SingleTaskGP`` with independent outputs.
 
     Parameters
     ----------
@@ -49,40 +141,218 @@ def fit_descriptor_models(
     means, variances : Tensor ``(N, k)``
         Replicate mean and variance of each targeted descriptor.
     n_samples : int or Tensor ``(N,)``
-        Replicates per trial; the observed noise of a mean is ``variance / n``.
+        Replicates per trial; the observed noise of a mean is ``variance / n``. Trials with one
+        sample use the variance pooled over those with more (when there are any).
     bounds : Tensor ``(2, d)``
         Condition bounds (inputs are normalised to the unit cube).
     noise_floor : Tensor ``(k,)``
         Smallest noise variance per descriptor (replicates can agree exactly).
-    """
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import ModelListGP, SingleTaskGP
-    from botorch.models.transforms import Normalize, Standardize
-    from gpytorch.mlls import SumMarginalLogLikelihood
 
-    X = X.double()
-    n = torch.as_tensor(n_samples, dtype=torch.float64).reshape(-1, 1).expand(len(X), 1)
-    yvar = torch.maximum(variances.double() / n, noise_floor.double())
-    models = []
-    for j in range(means.shape[1]):
-        models.append(
-            SingleTaskGP(
-                X,
-                means[:, j : j + 1].double(),
-                train_Yvar=yvar[:, j : j + 1],
-                input_transform=Normalize(d=X.shape[1], bounds=bounds.double()),
-                outcome_transform=Standardize(m=1),
-            )
-        )
-    model = ModelListGP(*models)
-    mll = SumMarginalLogLikelihood(model.likelihood, model)
+    Raises
+    ------
+    ModelFitError
+        The marginal likelihood could not be optimised (the cause is chained).
+    """
+    obs = Observations(X, means, variances, n_samples)
+    floor = noise_floor.double()
+    pooled = obs.pooled_variance(floor)
+    var = obs.variances.clone()
+    if pooled is not None:
+        var[obs.n < 2] = pooled
+    yvar = torch.maximum(var / obs.n[:, None], floor) if pooled is not None else None
+    return _fit(_gp(obs.X, obs.means, yvar, bounds), "descriptor mean")
+
+
+def fit_spread_models(obs: Observations, bounds: torch.Tensor, floor: torch.Tensor, min_trials: int = 3):
+    """A GP per descriptor on the log replicate variance, or ``None`` with too few replicates.
+
+    ``log s^2`` of ``n`` normal samples has mean ``log sigma^2 + psi((n-1)/2) + log(2/(n-1))`` and
+    variance ``psi'((n-1)/2)``: the GP is fitted on the corrected values with that noise.
+
+    Raises
+    ------
+    ModelFitError
+        As :func:`fit_descriptor_models`.
+    """
+    keep = obs.n >= 2
+    if int(keep.sum()) < min_trials:
+        return None
+    half = (obs.n[keep] - 1) / 2
+    z = torch.log(torch.maximum(obs.variances[keep], floor.double())) - (torch.digamma(half) - torch.log(half))[:, None]
+    noise = torch.polygamma(1, half)[:, None].expand_as(z)
+    return _fit(_gp(obs.X[keep], z, noise.contiguous(), bounds), "descriptor spread")
+
+
+def _log_box_probability(m: torch.Tensor, s: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """``log P(lo <= N(m, s^2) <= hi)`` element-wise, stable far in the tails (differentiable)."""
+    a, b = (lo - m) / s, (hi - m) / s
+    # reflect so the interval lies mostly on the negative side, where log_ndtr keeps its precision
+    flip = (a + b) > 0
+    a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    lb, la = torch.special.log_ndtr(b), torch.special.log_ndtr(a)
+    return lb + torch.log(-torch.expm1((la - lb).clamp(max=-1e-15)))
+
+
+class SuccessModel:
+    """Per condition, each targeted descriptor's mean and spread, and the success probability.
+
+    Parameters
+    ----------
+    mean_model : SingleTaskGP
+        From :func:`fit_descriptor_models`.
+    spread_model : SingleTaskGP or None
+        From :func:`fit_spread_models`; ``None``: the constant ``pooled`` variance.
+    pooled : Tensor ``(k,)``
+        Replicate variance pooled over the trials (used without a spread model).
+    target, tolerance : Tensor ``(k,)``
+    """
+
+    def __init__(self, mean_model, spread_model, pooled: torch.Tensor, target: torch.Tensor,
+                 tolerance: torch.Tensor) -> None:
+        self.mean_model, self.spread_model = mean_model, spread_model
+        self.pooled = pooled.double()
+        self.target, self.tolerance = target.double(), tolerance.double()
+
+    @classmethod
+    def fit(cls, obs: Observations, bounds: torch.Tensor, target: torch.Tensor,
+            tolerance: torch.Tensor) -> "SuccessModel":
+        """Fit both models to ``obs`` (raises :class:`ModelFitError`)."""
+        floor = (0.05 * tolerance.double()) ** 2
+        mean_model = fit_descriptor_models(obs.X, obs.means, obs.variances, obs.n, bounds, floor)
+        pooled = obs.pooled_variance(floor)
+        if pooled is None:  # one sample per trial: the mean GPs' fitted noise is the sample spread
+            pooled = (mean_model.likelihood.noise.detach().reshape(-1)
+                      * mean_model.outcome_transform.stdvs.detach().reshape(-1) ** 2)
+            pooled = torch.maximum(pooled, floor)
+        spread = fit_spread_models(obs, bounds, floor)
+        return cls(mean_model, spread, pooled, target, tolerance)
+
+    def predict(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, mean variance, sample variance)``, each ``(..., k)``, at conditions ``X (..., d)``."""
+        X = X.double()
+        post = self.mean_model.posterior(X.unsqueeze(-2))
+        mu, v = post.mean.squeeze(-2), post.variance.squeeze(-2).clamp(min=0)
+        if self.spread_model is None:
+            s2 = self.pooled.expand_as(mu)
+        else:
+            log_s2 = self.spread_model.posterior(X.unsqueeze(-2)).mean.squeeze(-2)
+            s2 = torch.maximum(log_s2.clamp(max=20).exp(), (0.05 * self.tolerance) ** 2)
+        return mu, v, s2
+
+    def log_success(self, X: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+        """``(...)``: log probability that one sample at ``X (..., d)`` meets every target.
+
+        ``beta > 0``: optimistic, each mean moved towards its target by up to ``beta`` posterior
+        standard deviations.
+        """
+        mu, v, s2 = self.predict(X)
+        if beta:
+            reach = beta * v.clamp(min=1e-18).sqrt()
+            mu = mu + torch.minimum(torch.maximum(self.target - mu, -reach), reach)
+        sd = (s2 + v).clamp(min=1e-18).sqrt()
+        return _log_box_probability(mu, sd, self.target - self.tolerance, self.target + self.tolerance).sum(-1)
+
+
+def _acquisition(model: SuccessModel, beta: float, avoid: torch.Tensor | None, bounds: torch.Tensor,
+                 radius: float):
+    from botorch.acquisition import AcquisitionFunction
+
+    class OptimisticSuccess(AcquisitionFunction):
+        """log optimistic success probability, damped near ``avoid`` (pending) points."""
+
+        def __init__(self) -> None:
+            super().__init__(model=model.mean_model)
+
+        def forward(self, X: torch.Tensor) -> torch.Tensor:  # X: (b, 1, d)
+            x = X[..., 0, :]
+            out = model.log_success(x, beta)
+            if avoid is not None and len(avoid):
+                span = bounds[1] - bounds[0]
+                d2 = (((x.unsqueeze(-2) - avoid) / span) ** 2).sum(-1)  # (b, P)
+                out = out + torch.log1p(-torch.exp(-d2 / (2 * radius ** 2)) + 1e-9).sum(-1)
+            return out
+
+    return OptimisticSuccess()
+
+
+def propose_success(
+    space: ConditionSpace,
+    obs: Observations,
+    target: torch.Tensor,
+    tolerance: torch.Tensor,
+    q: int = 1,
+    X_pending: torch.Tensor | None = None,
+    seed: int = 0,
+    beta: float = 1.0,
+    radius: float = 0.05,
+    resample_ratio: float = 0.8,
+    num_restarts: int = 4,
+    raw_samples: int = 256,
+) -> tuple[torch.Tensor, list[dict]]:
+    """Propose ``q`` conditions ``(q, d)`` and, per row, how (``proposal``: ``search`` or
+    ``resample``) with the model's ``p_success`` there.
+
+    Parameters
+    ----------
+    space : ConditionSpace
+    obs : Observations
+        The complete trials (at least 2).
+    target, tolerance : Tensor ``(k,)``
+    q : int
+        Conditions to propose.
+    X_pending : Tensor ``(P, d)``, optional
+        Conditions being run (other workers, earlier rows of this batch): a new search point keeps
+        about ``radius`` (normalised units) away from them.
+    seed : int
+        Seeds the restarts of the acquisition optimiser.
+    beta : float
+        Optimism of the search (posterior standard deviations a mean may move towards its target).
+    resample_ratio : float
+        Resample the best condition already run when its plain ``p`` is at least this fraction of
+        the best optimistic ``p`` of a new condition.
+
+    Raises
+    ------
+    ModelFitError
+        The models could not be fitted (the caller decides what to do instead).
+    """
+    with small_problem_threads(), torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        model = SuccessModel.fit(obs, space.bounds, target, tolerance)
+        with torch.no_grad():
+            p_run = model.log_success(obs.X)  # (N,) plain probability at the conditions run
+        best_run = int(torch.argmax(p_run))
+        rows, info = [], []
+        avoid = [] if X_pending is None or len(X_pending) == 0 else [X_pending.double()]
+        for _ in range(q):
+            x, opt = _maximise(model, beta, torch.cat(avoid) if avoid else None, space, radius,
+                               num_restarts, raw_samples)
+            if float(p_run[best_run]) >= opt + math.log(resample_ratio):
+                x, kind = obs.X[best_run], "resample"
+            else:
+                kind = "search"
+                avoid.append(x.unsqueeze(0))
+            with torch.no_grad():
+                p = float(model.log_success(x.unsqueeze(0))[0].exp())
+            rows.append(x)
+            info.append({"proposal": kind, "p_success": p})
+    return torch.stack(rows), info
+
+
+def _maximise(model: SuccessModel, beta: float, avoid, space: ConditionSpace, radius: float,
+              num_restarts: int, raw_samples: int) -> tuple[torch.Tensor, float]:
+    from botorch.optim import optimize_acqf
+
+    acq = _acquisition(model, beta, avoid, space.bounds, radius)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            fit_gpytorch_mll(mll)
-        except Exception:  # noqa: BLE001 - keep the prior hyperparameters if fitting fails
-            pass
-    return model
+        cand, val = optimize_acqf(acq, bounds=space.bounds, q=1, num_restarts=num_restarts,
+                                  raw_samples=raw_samples,
+                                  inequality_constraints=space.botorch_constraints())
+    x = space.repair(cand.detach())[0]
+    with torch.no_grad():
+        opt = float(model.log_success(x.unsqueeze(0), beta)[0])
+    return x, opt if math.isfinite(opt) else -math.inf
 
 
 def propose_bo(
@@ -96,50 +366,11 @@ def propose_bo(
     q: int = 1,
     X_pending: torch.Tensor | None = None,
     seed: int = 0,
-    distance_kind: str = "max",
-    num_restarts: int = 4,
-    raw_samples: int = 128,
-    mc_samples: int = 128,
-) -> torch.Tensor:
-    """Propose ``q`` conditions ``(q, d)`` that most improve the distance to the targets.
-
-    The objective of a posterior sample ``Y (..., k)`` is ``-distance(Y, target, tolerance)``.
-    """
-    with small_problem_threads():
-        return _propose_bo(
-            space, X, means, variances, n_samples, target.double(), tolerance.double(), q,
-            X_pending, seed, distance_kind, num_restarts, raw_samples, mc_samples,
-        )
-
-
-def _propose_bo(space, X, means, variances, n_samples, target, tolerance, q, X_pending, seed,
-                distance_kind, num_restarts, raw_samples, mc_samples):
-    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-    from botorch.acquisition.objective import GenericMCObjective
-    from botorch.optim import optimize_acqf
-    from botorch.sampling.normal import SobolQMCNormalSampler
-
-    model = fit_descriptor_models(
-        X, means, variances, n_samples, space.bounds, noise_floor=(0.05 * tolerance) ** 2
-    )
-    objective = GenericMCObjective(lambda Y, X=None: -distance(Y, target, tolerance, distance_kind))
-    acq = qLogNoisyExpectedImprovement(
-        model=model,
-        X_baseline=X.double(),
-        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
-        objective=objective,
-        X_pending=None if X_pending is None or len(X_pending) == 0 else X_pending.double(),
-        prune_baseline=True,
-    )
-    with torch.random.fork_rng(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(seed)
-        cand, _ = optimize_acqf(
-            acq,
-            bounds=space.bounds,
-            q=q,
-            num_restarts=num_restarts,
-            raw_samples=raw_samples,
-            inequality_constraints=space.botorch_constraints(),
-        )
-    return space.repair(cand.detach())
+    return_info: bool = False,
+    **kwargs,
+):
+    """:func:`propose_success` on arrays: conditions ``(q, d)`` (and the per-row info when
+    ``return_info``). ``kwargs`` go to :func:`propose_success` (``beta``, ``radius``, ...)."""
+    rows, info = propose_success(space, Observations(X, means, variances, n_samples), target.double(),
+                                 tolerance.double(), q=q, X_pending=X_pending, seed=seed, **kwargs)
+    return (rows, info) if return_info else rows

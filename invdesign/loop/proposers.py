@@ -1,13 +1,18 @@
 """How each method proposes the next conditions and opens Optuna trials for them.
 
 Every method returns open (RUNNING) Optuna trials with the condition each will run, opened under
-the study's proposal lock. Composite BO, direct conditioning and random search compute the
-conditions themselves and create each RUNNING trial with them in one storage call; Optuna TPE and GP sample them with the study's sampler (their proposals are
-repaired into the linear constraints, which those samplers do not know).
+the study's proposal lock. Composite BO (:mod:`invdesign.loop.composite_bo`), direct conditioning
+and random search compute the conditions themselves and create each RUNNING trial with them in one
+storage call; Optuna TPE and GP sample them with the study's sampler (their proposals are
+repaired into the linear constraints, which those samplers do not know). Each trial records how
+its condition was chosen (user attr ``proposal``: ``initial``, ``search``, ``resample``,
+``fallback``, ``direct``, ``random``, ``tpe``, ``gp``, ``retry``) and, for the BO, the model's
+``p_success`` there.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import warnings
@@ -18,7 +23,13 @@ import torch
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+<<<<<<< HEAD
 from invdesign.loop.composite_bo import propose_bo, small_problem_threads
+=======
+from invdesign.loop.composite_bo import BOFallbackWarning, ModelFitError, propose_bo, small_problem_threads
+from invdesign.loop.heartbeats import TrialHeartbeats
+from invdesign.loop.locks import ProposalLock
+>>>>>>> i12
 from invdesign.loop.space import ConditionSpace
 from invdesign.studies.heartbeats import TrialHeartbeats
 from invdesign.studies.locks import ProposalLock
@@ -26,6 +37,7 @@ from invdesign.studies.study import Settings, fail_stale_trials_locked
 from objectives.losses import target_tensors
 
 CONDITION_ATTR = "condition"
+_log = logging.getLogger(__name__)
 
 
 def distributions(space: ConditionSpace) -> dict[str, FloatDistribution]:
@@ -66,8 +78,10 @@ def batch_seed(settings: Settings, number: int) -> int:
     return int(np.random.SeedSequence([settings.seed, number]).generate_state(1)[0])
 
 
-def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: int) -> torch.Tensor:
-    """Conditions ``(q, d)`` for the next trials of a method that computes its own proposals."""
+def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: int
+            ) -> tuple[torch.Tensor, list[dict]]:
+    """Conditions ``(q, d)`` for the next trials of a method that computes its own proposals, and
+    per row how each was chosen (``{"proposal": ..., "p_success": ...}``)."""
     trials = study.get_trials(deepcopy=False)
     running = [t for t in trials if t.state == TrialState.RUNNING]
     # Trials ever created (any state): the initial-design index and the seed of every draw.
@@ -75,18 +89,20 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
     # and two proposals would then draw the same Sobol point; this count never repeats.
     used = len(trials)
     if settings.method == "direct":
-        return space.direct(settings.targets).unsqueeze(0).repeat(q, 1)
+        return space.direct(settings.targets).unsqueeze(0).repeat(q, 1), [{"proposal": "direct"}] * q
     if settings.method == "random":
-        return space.sobol(q, seed=batch_seed(settings, used))
+        return space.sobol(q, seed=batch_seed(settings, used)), [{"proposal": "random"}] * q
     if settings.method != "bo":
         raise ValueError(f"method {settings.method!r} does not propose conditions itself")
     init = initial_design(space, settings)
     rows = [init[i] for i in range(used, min(used + q, len(init)))]
+    info = [{"proposal": "initial"}] * len(rows)
     rest = q - len(rows)
     if rest > 0:
         X, means, var, n = history(study, settings)
         if len(X) < 2:
             rows += list(space.sobol(rest, seed=batch_seed(settings, used)))
+            info += [{"proposal": "initial"}] * rest
         else:
             pending = [r.unsqueeze(0) for r in rows]
             pend_running = trial_conditions(list(running))
@@ -94,12 +110,19 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
                 pending.append(pend_running)
             X_pending = torch.cat(pending) if pending else None
             target, tol = target_tensors(settings.target_spec)
-            new = propose_bo(
-                space, X, means, var, n, target, tol, q=rest, X_pending=X_pending,
-                seed=batch_seed(settings, used) % (2**31), distance_kind=settings.distance,
-            )
+            try:
+                new, how = propose_bo(
+                    space, X, means, var, n, target, tol, q=rest, X_pending=X_pending,
+                    seed=batch_seed(settings, used) % (2**31), return_info=True)
+            except ModelFitError as exc:
+                msg = f"{exc}; trial {used} runs a space-filling (Sobol) condition instead"
+                warnings.warn(msg, BOFallbackWarning, stacklevel=2)
+                _log.warning(msg)
+                new = space.sobol(rest, seed=batch_seed(settings, used))
+                how = [{"proposal": "fallback", "fallback_reason": str(exc)}] * rest
             rows += list(new)
-    return torch.stack(rows)
+            info += how
+    return torch.stack(rows), info
 
 
 def worker_id() -> str:
@@ -130,19 +153,21 @@ def open_trials(
     out: list[tuple[optuna.Trial, torch.Tensor]] = []
     me = worker_id()
 
-    def opened(trial: optuna.Trial, x: torch.Tensor) -> None:
+    def opened(trial: optuna.Trial, x: torch.Tensor, how: str) -> None:
         if heartbeats is not None:
             heartbeats.add(trial._trial_id)
         trial.set_user_attr(CONDITION_ATTR, x.tolist())
         trial.set_user_attr("worker", me)
+        if "proposal" not in trial.user_attrs:
+            trial.set_user_attr("proposal", how)
         out.append((trial, x))
 
-    def create_running(x: torch.Tensor) -> None:
+    def create_running(x: torch.Tensor, how: dict) -> None:
         # params, condition and worker in the storage's one create call: a process killed at
         # any moment leaves a trial that can be retried as it was meant to run
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING, params={n: float(x[i]) for i, n in enumerate(space.names)},
-            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me})
+            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me, **how})
         trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
         if heartbeats is not None:
             heartbeats.add(trial._trial_id)
@@ -156,15 +181,16 @@ def open_trials(
         for _ in retries[:q]:
             trial = study.ask(dists)
             x = trial.user_attrs.get(CONDITION_ATTR) or [trial.params[n] for n in space.names]
-            opened(trial, space.repair(torch.tensor([x], dtype=torch.float64))[0])
+            opened(trial, space.repair(torch.tensor([x], dtype=torch.float64))[0], "retry")
         rest = q - len(out)
         if rest and settings.method in ("tpe", "gp"):
             for _ in range(rest):
                 with small_problem_threads():
                     trial = study.ask(dists)
                 x = torch.tensor([trial.params[n] for n in space.names], dtype=torch.float64)
-                opened(trial, space.repair(x.unsqueeze(0))[0])
+                opened(trial, space.repair(x.unsqueeze(0))[0], settings.method)
         elif rest:
-            for x in propose(study, space, settings, rest):
-                create_running(torch.minimum(torch.maximum(x, lo), hi))
+            conditions, how = propose(study, space, settings, rest)
+            for x, h in zip(conditions, how):
+                create_running(torch.minimum(torch.maximum(x, lo), hi), h)
     return out

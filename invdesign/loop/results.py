@@ -32,9 +32,10 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
     """One row per generated volume of every complete trial, best first.
 
     Columns: ``rank``, ``trial``, ``sample``, ``distance`` (in tolerance units, <= 1 meets every
-    target), ``success``, ``condition_<name>`` per condition, every measured descriptor, the
+    target; :mod:`invdesign.loop.scoring`), ``success``, ``condition_<name>`` per condition, every measured descriptor, the
     recipe ``phi``, ``chi``, ``log_time`` and ``time`` (``10**log_time``) when the generator
-    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean).
+    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean). Row 0 is
+    :func:`invdesign.loop.scoring.study_best`.
     """
     settings = Settings.from_study(study)
     rows = []
@@ -42,10 +43,19 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
         rec = TrialRecord.read(t)
         if not rec.measured:
             continue
+<<<<<<< HEAD
         for s in range(int(rec.n)):
             row = {"trial": t.number, "sample": s, "distance": rec.sample_distances[s],
                    "success": bool(rec.sample_success[s]), "trial_distance": t.value}
             for name, x in zip(settings.condition_names, rec.condition or []):
+=======
+        n = int(ua["n"])
+        for s in range(n):
+            row = {"trial": t.number, "sample": s, "distance": ua["sample_distances"][s],
+                   "success": bool(ua["sample_success"][s]),
+                   "trial_distance": ua.get("mean_distance", t.value)}
+            for name, x in zip(settings.condition_names, ua["condition"]):
+>>>>>>> i12
                 row[f"condition_{name}"] = x
             for k, v in rec.samples.items():
                 row[k] = v[s]

@@ -52,6 +52,9 @@ class Settings:
         Linear inequality constraints in BoTorch's format.
     artifact_dir : str
         Directory of the study's artifact store (:class:`invdesign.studies.artifacts.SafeArtifactStore`).
+    screen : int
+        Latents drawn per kept sample, ranked by the generator's feature predictor before decoding
+        (1: no screening; :class:`invdesign.loop.measure.Screen`).
     """
 
     model: str
@@ -67,6 +70,7 @@ class Settings:
     bounds: list[list[float]]
     constraints: list = field(default_factory=list)
     artifact_dir: str = ""
+    screen: int = 1
 
     @property
     def target_spec(self) -> Targets:
