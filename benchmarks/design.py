@@ -94,6 +94,8 @@ def run_one(generator, target: dict, method: str, seed: int, args, describe) -> 
     """One design; what it cost and when it first succeeded."""
     import tempfile
 
+    from invdesign.studies.records import TrialRecord
+
     done_at: list[float] = []
     t0 = time.perf_counter()
     cpu0 = time.process_time()
@@ -103,7 +105,7 @@ def run_one(generator, target: dict, method: str, seed: int, args, describe) -> 
                      device=args.device, describe=describe, keep=0, screen=args.screen,
                      threads=args.threads, callback=lambda t: done_at.append(time.perf_counter() - t0))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        proposals = [t.user_attrs.get("proposal") for t in res.study.trials]
+        proposals = [TrialRecord.read(t).proposal for t in res.study.trials]
     c = res.candidates
     ok = c[c["success"]].sort_values(["trial", "sample"])
     first = None if ok.empty else (int(ok.iloc[0]["trial"]), int(ok.iloc[0]["sample"]))

@@ -66,11 +66,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-<<<<<<< HEAD
-        from invdesign.studies.records import TrialRecord
-=======
         from invdesign.loop.scoring import trial_best
->>>>>>> i12
         from objectives.targets import parse_target
 
         err = Console(stderr=True)
@@ -99,13 +95,9 @@ def register(app: typer.Typer) -> None:
                 if not started:
                     progress.start()
                     started.append(True)
-<<<<<<< HEAD
-                best[0] = min(best[0], min(TrialRecord.read(trial).sample_distances or [best[0]]))
-=======
                 trial_value = trial_best(trial)  # the study's best: invdesign.loop.scoring
                 if trial_value is not None:
                     best[0] = min(best[0], trial_value)
->>>>>>> i12
                 progress.update(task, completed=progress.tasks[0].completed + 1, best=f"{best[0]:.3g}")
 
             try:

@@ -13,12 +13,8 @@ from invdesign.loop.measure import DescribeBatch, can_screen, measurable_names
 from invdesign.loop.results import DesignResult
 from invdesign.loop.runner import StopCheck, TrialCallback, complete_count, run_trials
 from invdesign.loop.space import ConditionSpace
-<<<<<<< HEAD
 from invdesign.studies.study import METHODS, Settings, create_or_resume, open_storage
-=======
-from invdesign.loop.study import METHODS, Settings, create_or_resume, open_storage
 from invdesign.threads import ThreadPolicy
->>>>>>> i12
 from objectives.losses import DISTANCES
 from objectives.targets import check_targets, make_targets
 

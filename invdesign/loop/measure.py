@@ -129,9 +129,12 @@ class Screen:
             return None
         from optuna.trial import TrialState
 
+        from invdesign.studies.records import TrialRecord
+
         pairs: dict[str, tuple[list, list]] = {}
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            pred, meas = t.user_attrs.get("predicted", {}), t.user_attrs.get("samples", {})
+            rec = TrialRecord.read(t)
+            pred, meas = rec.predicted, rec.samples
             for n in settings.targets:
                 if n in pred and n in meas and len(pred[n]) == len(meas[n]):
                     acc = pairs.setdefault(n, ([], []))

@@ -23,20 +23,16 @@ import torch
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-<<<<<<< HEAD
-from invdesign.loop.composite_bo import propose_bo, small_problem_threads
-=======
 from invdesign.loop.composite_bo import BOFallbackWarning, ModelFitError, propose_bo, small_problem_threads
-from invdesign.loop.heartbeats import TrialHeartbeats
-from invdesign.loop.locks import ProposalLock
->>>>>>> i12
 from invdesign.loop.space import ConditionSpace
 from invdesign.studies.heartbeats import TrialHeartbeats
 from invdesign.studies.locks import ProposalLock
+from invdesign.studies.optuna_internals import create_running_trial, storage_of, trial_id_of
+from invdesign.studies.records import CONDITION as CONDITION_ATTR  # noqa: F401 (this path's name)
+from invdesign.studies.records import TrialRecord
 from invdesign.studies.study import Settings, fail_stale_trials_locked
 from objectives.losses import target_tensors
 
-CONDITION_ATTR = "condition"
 _log = logging.getLogger(__name__)
 
 
@@ -57,19 +53,20 @@ def initial_design(space: ConditionSpace, settings: Settings) -> torch.Tensor:
 
 def trial_conditions(trials: list[optuna.trial.FrozenTrial]) -> torch.Tensor:
     """Stacked ``condition`` user attrs of ``trials`` ``(len, d)``."""
-    rows = [t.user_attrs[CONDITION_ATTR] for t in trials if CONDITION_ATTR in t.user_attrs]
+    rows = [c for c in (TrialRecord.read(t).condition for t in trials) if c is not None]
     return torch.tensor(rows, dtype=torch.float64) if rows else torch.empty(0, 0, dtype=torch.float64)
 
 
 def history(study: optuna.Study, settings: Settings):
     """``(X, means, variances, n)`` of complete trials over the targeted descriptors."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    done = [t for t in done if CONDITION_ATTR in t.user_attrs and "means" in t.user_attrs]
+    recs = [r for r in map(TrialRecord.read, done) if r.condition is not None and r.means]
     names = list(settings.targets)
-    X = trial_conditions(done)
-    means = torch.tensor([[t.user_attrs["means"][k] for k in names] for t in done], dtype=torch.float64)
-    var = torch.tensor([[t.user_attrs["variances"][k] for k in names] for t in done], dtype=torch.float64)
-    n = torch.tensor([t.user_attrs.get("n", settings.samples_per_trial) for t in done], dtype=torch.float64)
+    X = torch.tensor([r.condition for r in recs], dtype=torch.float64) if recs \
+        else torch.empty(0, 0, dtype=torch.float64)
+    means = torch.tensor([[r.means[k] for k in names] for r in recs], dtype=torch.float64)
+    var = torch.tensor([[r.variances[k] for k in names] for r in recs], dtype=torch.float64)
+    n = torch.tensor([settings.samples_per_trial if r.n is None else r.n for r in recs], dtype=torch.float64)
     return X, means, var, n
 
 
@@ -155,11 +152,10 @@ def open_trials(
 
     def opened(trial: optuna.Trial, x: torch.Tensor, how: str) -> None:
         if heartbeats is not None:
-            heartbeats.add(trial._trial_id)
-        trial.set_user_attr(CONDITION_ATTR, x.tolist())
-        trial.set_user_attr("worker", me)
-        if "proposal" not in trial.user_attrs:
-            trial.set_user_attr("proposal", how)
+            heartbeats.add(trial_id_of(trial))
+        TrialRecord(condition=x.tolist(), worker=me).write(trial)
+        if TrialRecord.read(trial).proposal is None:  # a retried trial keeps how it was first chosen
+            TrialRecord(proposal=how).write(trial)
         out.append((trial, x))
 
     def create_running(x: torch.Tensor, how: dict) -> None:
@@ -167,20 +163,20 @@ def open_trials(
         # any moment leaves a trial that can be retried as it was meant to run
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING, params={n: float(x[i]) for i, n in enumerate(space.names)},
-            distributions=dists, user_attrs={CONDITION_ATTR: x.tolist(), "worker": me, **how})
-        trial = optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+            distributions=dists, user_attrs=TrialRecord(condition=x.tolist(), worker=me, **how).attrs())
+        trial = create_running_trial(study, template)
         if heartbeats is not None:
-            heartbeats.add(trial._trial_id)
+            heartbeats.add(trial_id_of(trial))
         out.append((trial, x))
 
-    with ProposalLock(study._storage, study.study_name), warnings.catch_warnings():
+    with ProposalLock(storage_of(study), study.study_name), warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop beats itself
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         fail_stale_trials_locked(study)
         retries = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         for _ in retries[:q]:
             trial = study.ask(dists)
-            x = trial.user_attrs.get(CONDITION_ATTR) or [trial.params[n] for n in space.names]
+            x = TrialRecord.read(trial).condition or [trial.params[n] for n in space.names]
             opened(trial, space.repair(torch.tensor([x], dtype=torch.float64))[0], "retry")
         rest = q - len(out)
         if rest and settings.method in ("tpe", "gp"):

@@ -43,19 +43,11 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
         rec = TrialRecord.read(t)
         if not rec.measured:
             continue
-<<<<<<< HEAD
         for s in range(int(rec.n)):
             row = {"trial": t.number, "sample": s, "distance": rec.sample_distances[s],
-                   "success": bool(rec.sample_success[s]), "trial_distance": t.value}
+                   "success": bool(rec.sample_success[s]),
+                   "trial_distance": t.value if rec.mean_distance is None else rec.mean_distance}
             for name, x in zip(settings.condition_names, rec.condition or []):
-=======
-        n = int(ua["n"])
-        for s in range(n):
-            row = {"trial": t.number, "sample": s, "distance": ua["sample_distances"][s],
-                   "success": bool(ua["sample_success"][s]),
-                   "trial_distance": ua.get("mean_distance", t.value)}
-            for name, x in zip(settings.condition_names, ua["condition"]):
->>>>>>> i12
                 row[f"condition_{name}"] = x
             for k, v in rec.samples.items():
                 row[k] = v[s]

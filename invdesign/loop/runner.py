@@ -15,26 +15,16 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-<<<<<<< HEAD
 from generators.protocol import RECIPE_NAMES
-from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, measure
+from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, Screen, measure
 from invdesign.loop.proposers import batch_seed, open_trials
+from invdesign.loop.scoring import score_samples
 from invdesign.loop.space import ConditionSpace
 from invdesign.studies.artifacts import save_trial_arrays
 from invdesign.studies.heartbeats import TrialHeartbeats
 from invdesign.studies.optuna_internals import storage_of, trial_id_of
 from invdesign.studies.records import TrialRecord
 from invdesign.studies.study import Settings, artifact_store
-from objectives.losses import distance, target_tensors, within_tolerance
-=======
-from invdesign.loop.artifacts import sha256_file
-from invdesign.loop.heartbeats import TrialHeartbeats
-from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, Screen, measure
-from invdesign.loop.proposers import batch_seed, open_trials
-from invdesign.loop.space import ConditionSpace
-from invdesign.loop.study import Settings, artifact_store
-from invdesign.loop.scoring import score_samples
->>>>>>> i12
 
 __all__ = ["RECIPE_NAMES", "check_generator", "complete_count", "record_trial", "run_trials"]
 TrialCallback = Callable[[optuna.trial.FrozenTrial], None]
@@ -68,15 +58,9 @@ def record_trial(
     ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
     """
     targets = settings.target_spec
-<<<<<<< HEAD
-    t, tol = target_tensors(targets)
-    per_sample = torch.tensor(
-        np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1), dtype=torch.float64
-    )
-    mean = per_sample.mean(dim=0)
-    value = float(distance(mean, t, tol, settings.distance))
-    sample_dist = distance(per_sample, t, tol, settings.distance).tolist()
-    sample_ok = within_tolerance(per_sample, t, tol).tolist()
+    per_sample = np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1)
+    score = score_samples(per_sample, targets, settings.distance)
+    value = score.value
     record = TrialRecord(
         n=int(meas.volumes.shape[1]),
         sample_seed=int(seed),
@@ -85,44 +69,16 @@ def record_trial(
         samples={k: [float(x) for x in v[i]] for k, v in meas.descriptors.items()},
         predicted={k: [float(x) for x in v[i]] for k, v in meas.predicted.items()},
         recipe={k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted},
-        sample_distances=sample_dist,
-        sample_success=sample_ok,
-        success=bool(any(sample_ok)),
+        sample_distances=score.distances,
+        sample_success=score.success,
+        success=bool(any(score.success)),
+        mean_distance=score.mean_distance,
     )
     record.write(trial)
     condition = TrialRecord.read(trial).condition or []
     record.artifact_id, record.artifact_sha256 = save_trial_arrays(
         artifact_store(settings), trial, volume=meas.volumes[i], condition=np.asarray(condition, dtype=np.float64))
     TrialRecord(artifact_id=record.artifact_id, artifact_sha256=record.artifact_sha256).write(trial)
-=======
-    per_sample = np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1)
-    score = score_samples(per_sample, targets, settings.distance)
-    value = score.value
-    means = {k: float(v[i]) for k, v in meas.means().items()}
-    variances = {k: float(v[i]) for k, v in meas.variances().items()}
-    trial.set_user_attr("n", int(meas.volumes.shape[1]))
-    trial.set_user_attr("sample_seed", int(seed))
-    trial.set_user_attr("means", means)
-    trial.set_user_attr("variances", variances)
-    trial.set_user_attr("samples", {k: [float(x) for x in v[i]] for k, v in meas.descriptors.items()})
-    trial.set_user_attr("predicted", {k: [float(x) for x in v[i]] for k, v in meas.predicted.items()})
-    recipe = {k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted}
-    trial.set_user_attr("recipe", recipe)
-    trial.set_user_attr("sample_distances", score.distances)
-    trial.set_user_attr("sample_success", score.success)
-    trial.set_user_attr("success", bool(any(score.success)))
-    trial.set_user_attr("mean_distance", score.mean_distance)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial_{trial.number:05d}.npz"
-        np.savez_compressed(path, volume=meas.volumes[i],
-                            condition=np.asarray(trial.user_attrs.get("condition", []), dtype=np.float64))
-        digest = sha256_file(path)
-        artifact_id = upload_artifact(
-            artifact_store=artifact_store(settings), file_path=str(path), study_or_trial=trial
-        )
-    trial.set_user_attr("artifact_id", artifact_id)
-    trial.set_user_attr("artifact_sha256", digest)
->>>>>>> i12
     study.tell(trial, value)
     return value
 

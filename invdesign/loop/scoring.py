@@ -22,6 +22,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from invdesign.studies.records import TrialRecord
 from objectives.losses import distance, target_tensors, within_tolerance
 from objectives.targets import Targets
 
@@ -63,7 +64,7 @@ def score_samples(per_sample: np.ndarray | torch.Tensor, targets: Targets, kind:
 
 def trial_best(trial: optuna.trial.FrozenTrial) -> float | None:
     """The trial's best candidate distance (``None`` when it holds no measured candidates)."""
-    dists = trial.user_attrs.get("sample_distances")
+    dists = TrialRecord.read(trial).sample_distances
     return float(min(dists)) if dists else None
 
 
@@ -76,12 +77,13 @@ def study_best(study: optuna.Study) -> dict | None:
     """
     best = None
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        dists = t.user_attrs.get("sample_distances")
+        rec = TrialRecord.read(t)
+        dists = rec.sample_distances
         if not dists:
             if t.value is not None and (best is None or (float(t.value), t.number, -1) < best[0]):
                 best = ((float(t.value), t.number, -1), None)
             continue
-        ok = t.user_attrs.get("sample_success") or [False] * len(dists)
+        ok = rec.sample_success or [False] * len(dists)
         for s, d in enumerate(dists):
             key = (float(d), t.number, s)
             if best is None or key < best[0]:

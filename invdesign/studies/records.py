@@ -31,6 +31,13 @@ class TrialRecord:
         where a TPE/GP proposal was repaired into the constraints).
     worker : str
         ``host:pid`` of the process that ran it.
+    proposal : str
+        How the condition was chosen: ``initial``, ``search``, ``resample``, ``fallback``,
+        ``direct``, ``random``, ``tpe``, ``gp`` or ``retry`` (:mod:`invdesign.loop.proposers`).
+    p_success : float
+        The composite BO's probability, at the condition, that one volume meets every target.
+    fallback_reason : str
+        Why a BO proposal fell back to a space-filling point (``proposal == "fallback"``).
     n : int
         Volumes generated at the condition.
     sample_seed : int
@@ -49,6 +56,9 @@ class TrialRecord:
         Whether each volume meets every target.
     success : bool
         Whether any volume does.
+    mean_distance : float
+        Distance of the volumes' mean descriptors (the trial's value is its best volume's
+        distance; :mod:`invdesign.loop.scoring`).
     artifact_id, artifact_sha256 : str
         The artifact holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``,
         and the SHA-256 of its bytes (checked on every load).
@@ -56,6 +66,9 @@ class TrialRecord:
 
     condition: list[float] | None = None
     worker: str | None = None
+    proposal: str | None = None
+    p_success: float | None = None
+    fallback_reason: str | None = None
     n: int | None = None
     sample_seed: int | None = None
     means: dict[str, float] = field(default_factory=dict)
@@ -66,6 +79,7 @@ class TrialRecord:
     sample_distances: list[float] = field(default_factory=list)
     sample_success: list[bool] = field(default_factory=list)
     success: bool | None = None
+    mean_distance: float | None = None
     artifact_id: str | None = None
     artifact_sha256: str | None = None
 
