@@ -33,7 +33,10 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
     Columns: ``rank``, ``trial``, ``sample``, ``distance`` (in tolerance units, <= 1 meets every
     target), ``success``, ``condition_<name>`` per condition, every measured descriptor, the
     recipe ``phi``, ``chi``, ``log_time`` and ``time`` (``10**log_time``) when the generator
-    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean).
+    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean). When the
+    model ships a recipe surrogate, also the recipe found by inverting it at the candidate's own
+    measured values (``recipe_phi``, ``recipe_chi``, ``recipe_log_time``, ``recipe_time``,
+    ``recipe_predicted_distance``); the FP's guess stays in ``phi``, ``chi``, ``log_time``.
     """
     settings = Settings.from_study(study)
     rows = []
@@ -53,6 +56,11 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
             for k in ("phi", "chi", "log_time"):
                 row[k] = pred[k][s] if k in pred else np.nan
             row["time"] = 10.0 ** row["log_time"] if np.isfinite(row["log_time"]) else np.nan
+            sur = ua.get("surrogate_recipe")
+            if sur is not None:
+                for k in ("phi", "chi", "log_time", "predicted_distance"):
+                    row[f"recipe_{k}"] = sur[k][s]
+                row["recipe_time"] = 10.0 ** sur["log_time"][s]
             rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

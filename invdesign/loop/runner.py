@@ -24,6 +24,7 @@ from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, me
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.space import ConditionSpace
 from invdesign.loop.study import Settings, artifact_store
+from invdesign.recipes.candidates import candidate_recipes
 from objectives.losses import distance, target_tensors, within_tolerance
 
 RECIPE_NAMES = ("phi", "chi", "log_time")
@@ -48,12 +49,15 @@ def record_trial(
     i: int,
     settings: Settings,
     seed: int,
+    recipes: dict[str, list[float]] | None = None,
 ) -> float:
     """Store trial ``i`` of a measured batch and tell its distance.
 
     User attrs: the measurement (``n``, ``means``, ``variances``, ``samples``, ``predicted``,
-    ``recipe``, distances, success) and the artifact (``artifact_id`` and its ``artifact_sha256``)
-    holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
+    ``recipe``, distances, success), ``surrogate_recipe`` (per sample, when ``recipes`` is given:
+    see :func:`invdesign.recipes.candidates.candidate_recipes`) and the artifact (``artifact_id``
+    and its ``artifact_sha256``) holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition``
+    float64 ``(d,)``.
     """
     targets = settings.target_spec
     t, tol = target_tensors(targets)
@@ -74,6 +78,8 @@ def record_trial(
     trial.set_user_attr("predicted", {k: [float(x) for x in v[i]] for k, v in meas.predicted.items()})
     recipe = {k: float(np.mean(meas.predicted[k][i])) for k in RECIPE_NAMES if k in meas.predicted}
     trial.set_user_attr("recipe", recipe)
+    if recipes is not None:
+        trial.set_user_attr("surrogate_recipe", {k: [float(x) for x in v] for k, v in recipes.items()})
     trial.set_user_attr("sample_distances", sample_dist)
     trial.set_user_attr("sample_success", sample_ok)
     trial.set_user_attr("success", bool(any(sample_ok)))
@@ -156,7 +162,10 @@ def run_trials(
             try:
                 meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches)
                 for i, trial in enumerate(trials):
-                    record_trial(study, trial, meas, i, settings, seed)
+                    recipes = candidate_recipes(
+                        generator, {k: v[i] for k, v in meas.descriptors.items()},
+                        {k: v[i] for k, v in meas.predicted.items()}, settings.target_spec)
+                    record_trial(study, trial, meas, i, settings, seed, recipes)
             except BaseException:
                 for trial in trials:
                     if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
