@@ -9,6 +9,7 @@ with short annealing or low chi with long annealing, as in the paper's pathway m
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -83,3 +84,12 @@ class SurrogateFakeGenerator(BiasedFakeGenerator):
     def __init__(self, device: str = "cpu", surrogate=None) -> None:
         super().__init__(device)
         self.surrogate = surrogate
+
+
+@functools.lru_cache(maxsize=None)
+def fitted_surrogate(n_series: int = 16):
+    """A surrogate of :class:`PathwaySimulator` (``ABS_f_D``, ``CT_f_D_tort1``), fitted once per
+    test session on :func:`make_table` (the caller must not modify it)."""
+    from generators.surrogate import fit_surrogate
+
+    return fit_surrogate(make_table(n_series), ["ABS_f_D", "CT_f_D_tort1"])

@@ -30,7 +30,7 @@ from invdesign.recipes.result import RankedRecipe, RecipeResult
 from invdesign.recipes.search import PredictedRecipe, RecipeSearch
 from invdesign.verification import (VerificationStopped, default_simulator, phases_of, run_seed,
                                     verify)
-from objectives.targets import Targets, is_fraction, make_targets
+from objectives.targets import Targets, make_targets
 
 PLAN_FILE = "recipe_plan.json"
 SUMMARY_FILE = "recipes.json"
@@ -76,9 +76,6 @@ def _check_targets(spec: Targets, surrogate: RecipeSurrogate) -> None:
     if unknown:
         raise ValueError(f"the recipe surrogate does not model {', '.join(unknown)}; "
                          f"it models: {', '.join(surrogate.names)}")
-    for n, v in spec.values.items():
-        if is_fraction(n) and not 0.0 <= v <= 1.0:
-            raise ValueError(f"target {n} = {v:g} lies outside [0, 1]")
 
 
 def _fingerprint(surrogate: RecipeSurrogate) -> str:

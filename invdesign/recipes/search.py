@@ -189,7 +189,7 @@ class RecipeSearch:
         return ((s - self.lower) / (self.upper - self.lower).clamp_min(1e-12)).clamp(0, 1)
 
     def find(self, target, tol, seeds: int = 3, n: int = 5, starts=None, min_separation: float = 0.15,
-             time_penalty: float = 0.5, refine: int = 8) -> list[PredictedRecipe]:
+             time_penalty: float = 0.5, refine: int = 8, max_ratio: float = 20.0) -> list[PredictedRecipe]:
         """Up to ``n`` spread-out recipes for one target, best (highest objective) first.
 
         Parameters
@@ -197,28 +197,30 @@ class RecipeSearch:
         target, tol : sequence of float (k)  in ``names`` order
         seeds : int  simulations whose mean must meet the targets
         starts : array-like ``(s, 3)`` of (phi, chi, log_time), optional  extra starting recipes
+        min_separation : float  unit-box distance between listed recipes
+        max_ratio : float  listed recipes score at least 1/max_ratio of the best (objective
+            exp(log P - time penalty)); fewer than ``n`` when the pathway is short
         """
         t = torch.as_tensor(target, dtype=torch.float64)
         tl = torch.as_tensor(tol, dtype=torch.float64)
         obj = self._objective(self.grid, t, tl, seeds, self.grid_u, time_penalty)
-        top = torch.argsort(obj, descending=True)[:max(refine, n)]
-        u0 = self.grid_u[top]
+        order = torch.argsort(obj, descending=True)
+        # refine from spread-out good grid points (and the given starts)
+        u0 = self.grid_u[_spread(order, self.grid_u, max(refine, n), min_separation)]
         n_grid = u0.shape[0]
         if starts is not None and len(starts):
             u0 = torch.cat([u0, self._start_u(starts)])
         u = self._refine(u0, t, tl, seeds, time_penalty)
         sources = ["grid"] * n_grid + ["start"] * (u.shape[0] - n_grid)
-        # candidates: refined points, then the unrefined top of the grid as fall-backs
-        pool_u = torch.cat([u, self.grid_u[torch.argsort(obj, descending=True)[:4 * n]]])
+        # candidates: refined points, then the best grid points as fall-backs (refined points may
+        # slide together along the pathway)
+        pool_u = torch.cat([u, self.grid_u[order[:2000]]])
         pool_src = sources + ["grid"] * (pool_u.shape[0] - u.shape[0])
         with torch.no_grad():
             pool_obj = self._objective(self._predict(pool_u), t, tl, seeds, pool_u, time_penalty)
-        chosen: list[int] = []
-        for i in torch.argsort(pool_obj, descending=True).tolist():
-            if all(float((pool_u[i] - pool_u[j]).norm()) >= min_separation for j in chosen):
-                chosen.append(i)
-            if len(chosen) == n:
-                break
+        ranked = torch.argsort(pool_obj, descending=True)
+        good = ranked[pool_obj[ranked] >= pool_obj[ranked[0]] - math.log(max_ratio)]
+        chosen = _spread(good, pool_u, n, min_separation)
         recs = []
         for i in chosen:
             recs += self._describe(pool_u[i:i + 1], t, tl, seeds, pool_src[i])
@@ -284,6 +286,18 @@ class RecipeSearch:
                         "time": 10.0 ** float(raw[i, 2]), "predicted_distance": float(dist[i]),
                         "p_success": float(ls[i].exp())})
         return out
+
+
+def _spread(order: torch.Tensor, u: torch.Tensor, n: int, min_separation: float) -> list[int]:
+    """Greedy: walk ``order`` (indices into ``u``, best first), keep points at least
+    ``min_separation`` from every kept one, until ``n`` are kept."""
+    chosen: list[int] = []
+    for i in order.tolist():
+        if not chosen or bool(((u[chosen] - u[i]).norm(dim=-1) >= min_separation).all()):
+            chosen.append(i)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def _expand(pred: Prediction, b: int) -> Prediction:
