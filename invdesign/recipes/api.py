@@ -28,8 +28,8 @@ from invdesign.loop.api import model_label
 from invdesign.loop.measure import DescribeBatch
 from invdesign.recipes.result import RankedRecipe, RecipeResult
 from invdesign.recipes.search import PredictedRecipe, RecipeSearch
-from invdesign.verification import (VerificationStopped, default_simulator, phases_of, run_seed,
-                                    verify)
+from invdesign import verification
+from invdesign.verification import VerificationStopped, phases_of, run_seed, verify
 from objectives.targets import Targets, make_targets
 
 PLAN_FILE = "recipe_plan.json"
@@ -233,7 +233,7 @@ def recipe(
     search_seconds = time.perf_counter() - started
 
     if verify_recipes and simulator is None:
-        simulator = default_simulator(device, shape, phases_of(spec), model=model)
+        simulator = verification.default_simulator(device, shape, phases_of(spec), model=model)
     k = min(int(verify_recipes), len(found))
     seeds = (plan["seeds"] if plan is not None else
              fresh_seeds(simulator, seed, k, int(verify_seeds), surrogate.seeds) if k else [])
