@@ -51,9 +51,10 @@ def as_rows(table) -> list[Mapping]:
 
 
 def descriptor_columns(rows: Sequence[Mapping], phases: int | None = None) -> list[str]:
-    """Descriptor columns of a table (everything that is not :data:`META`); with ``phases`` only
-    the three-phase names (``vol_frac_*``, ``tortuosity_*``) or only the others."""
-    names = [k for k in rows[0] if k not in META]
+    """Descriptor columns of a table (everything that is not :data:`META` nor a timing column
+    ``*_seconds``); with ``phases`` only the three-phase names (``vol_frac_*``, ``tortuosity_*``) or
+    only the others."""
+    names = [k for k in rows[0] if k not in META and not k.endswith("seconds")]
     if phases == 3:
         return [n for n in names if n.startswith(("vol_frac_", "tortuosity_"))]
     if phases == 2:
