@@ -78,3 +78,54 @@ def recipe_figure(frame: pd.DataFrame, color: str = "distance") -> go.Figure:
     fig.update_layout(xaxis_title="chi (interaction parameter)",
                       yaxis_title="log10 annealing time", height=380, margin={"t": 30, "b": 40})
     return fig
+
+
+def pathway_figure(chi: Sequence[float], log_time: Sequence[float], distance: np.ndarray, phi: float,
+                   recipes: pd.DataFrame | None = None) -> go.Figure:
+    """The pathway map at blend ratio ``phi``: predicted distance to the targets (tolerance units)
+    over chi and annealing time as filled contours (the line at 1 bounds the recipes predicted to
+    meet every target), and recipes as points.
+
+    Parameters
+    ----------
+    chi, log_time : the axes ``(a,)``, ``(b,)``
+    distance : ndarray ``(b, a)``
+    recipes : DataFrame, optional
+        Columns ``chi``, ``log_time``, ``phi`` and, when verified, ``verified_distance`` (NaN when
+        not verified); verified recipes are filled circles coloured by verified distance, the
+        others open circles.
+    """
+    z = np.asarray(distance, dtype=float)
+    if z.shape != (len(log_time), len(chi)):
+        raise ValueError(f"distance must be (len(log_time), len(chi)) = ({len(log_time)}, {len(chi)}), got {z.shape}")
+    top = float(np.clip(np.nanmax(z), 2.0, 10.0))
+    fig = go.Figure()
+    fig.add_contour(x=list(chi), y=list(log_time), z=np.minimum(z, top), name="predicted distance",
+                    colorscale="Viridis_r", contours={"start": 0.0, "end": top, "size": top / 10},
+                    colorbar={"title": "predicted<br>distance", "x": 1.02}, opacity=0.85,
+                    hovertemplate="chi %{x:.3f}<br>log10 t %{y:.3f}<br>distance %{z:.2f}<extra></extra>")
+    fig.add_contour(x=list(chi), y=list(log_time), z=z, showscale=False, name="within tolerance",
+                    contours={"start": 1.0, "end": 1.0, "size": 1.0, "coloring": "none",
+                              "showlabels": True}, line={"width": 3, "color": "white"}, hoverinfo="skip")
+    if recipes is not None and len(recipes):
+        v = recipes.get("verified_distance", pd.Series(np.nan, index=recipes.index))
+        done = recipes[v.notna()]
+        todo = recipes[v.isna()]
+        if len(todo):
+            fig.add_scatter(x=todo["chi"], y=todo["log_time"], mode="markers", name="predicted recipes",
+                            marker={"symbol": "circle-open", "size": 11, "color": "white",
+                                    "line": {"width": 2}},
+                            customdata=todo[["phi"]].to_numpy(),
+                            hovertemplate="phi %{customdata[0]:.3f}<br>chi %{x:.3f}<br>log10 t %{y:.3f}<extra></extra>")
+        if len(done):
+            fig.add_scatter(x=done["chi"], y=done["log_time"], mode="markers", name="verified recipes",
+                            marker={"size": 13, "color": done["verified_distance"], "colorscale": "RdYlGn_r",
+                                    "cmin": 0, "cmax": 2, "line": {"width": 1, "color": "black"},
+                                    "colorbar": {"title": "verified<br>distance", "x": 1.18}},
+                            customdata=done[["phi", "verified_distance"]].to_numpy(),
+                            hovertemplate="phi %{customdata[0]:.3f}<br>chi %{x:.3f}<br>log10 t %{y:.3f}"
+                                          "<br>verified distance %{customdata[1]:.2f}<extra></extra>")
+    fig.update_layout(title=f"Recipes at phi = {phi:.3f}", xaxis_title="chi (interaction parameter)",
+                      yaxis_title="log10 annealing time", height=460, margin={"t": 40, "b": 40},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig

@@ -58,6 +58,15 @@ def recipe(row: pd.Series) -> dict[str, float]:
     return out
 
 
+def surrogate_recipe(row: pd.Series) -> dict[str, float]:
+    """The recipe the model's surrogate found for a candidate (``recipe_*`` columns): ``phi``,
+    ``chi``, ``time`` and ``predicted_distance``; empty when the candidate has none."""
+    keys = ("phi", "chi", "time", "predicted_distance")
+    if not all(f"recipe_{k}" in row and pd.notna(row[f"recipe_{k}"]) for k in keys):
+        return {}
+    return {k: float(row[f"recipe_{k}"]) for k in keys}
+
+
 def volume_bytes(volume: np.ndarray, fmt: str) -> bytes:
     """The file a user downloads for a volume: ``npz`` (key ``volume``), ``vti`` or ``tif``.
 

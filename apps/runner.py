@@ -1,4 +1,5 @@
-"""A design run in a background thread, so the page stays responsive; stoppable between trials.
+"""Design runs and recipe searches in a background thread, so the page stays responsive; both are
+stoppable (between trials; between simulations) and resumable.
 
 The run calls :func:`invdesign.design` against a named study in a storage the page can read, so
 progress is read from the study itself (which is also how the page watches other workers' studies).
@@ -82,5 +83,59 @@ class DesignRun:
                                          **self.kwargs)
             self.state = "stopped" if self._stop.is_set() else "finished"
         except Exception as exc:  # shown on the page as one line, never a traceback
+            self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            self.state = "failed"
+
+
+@dataclass
+class RecipeRun:
+    """One recipe search: ``recipe_fn(**kwargs, progress=..., should_stop=...)`` in a thread
+    (``recipe_fn`` is :func:`invdesign.recipe`). With ``out_dir`` in ``kwargs`` every finished
+    simulation is kept, so starting the same search again resumes it.
+
+    Attributes
+    ----------
+    state : ``"idle"``, ``"running"``, ``"finished"``, ``"stopped"`` or ``"failed"``
+    result : the ``RecipeResult`` (None until the call returns)
+    event : the last progress event (``{"stage": ..., "done", "total", ...}``)
+    error : one-line message of the exception that ended the search
+    """
+
+    recipe_fn: Callable[..., Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    state: str = "idle"
+    result: Any = None
+    event: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> "RecipeRun":
+        self.state = "running"
+        self._thread = threading.Thread(target=self._run, name="recipe", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop before the next simulation (the one in progress finishes and is kept)."""
+        self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _on_event(self, event: dict) -> None:
+        self.event = dict(event)
+
+    def _run(self) -> None:
+        try:
+            self.result = self.recipe_fn(progress=self._on_event, should_stop=self._stop.is_set,
+                                         **self.kwargs)
+            self.state = getattr(self.result, "state", "finished")
+        except Exception as exc:  # shown on the page as one line
             self.error = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             self.state = "failed"

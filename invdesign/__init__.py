@@ -6,6 +6,7 @@ Public API (imported lazily, so ``import invdesign`` stays cheap)
 -----------------------------------------------------------------
 design(targets, tolerance, model, budget, ...) -> DesignResult
 verify(candidate, simulator=None, seeds=3, ...) -> VerifyResult
+recipe(targets, tolerance, model, verify_seeds=3, ...) -> RecipeResult
 run_trials(study, generator, n_trials) -> int   (for workers sharing a study)
 """
 
@@ -21,6 +22,8 @@ _LAZY = {
     "run_trials": "invdesign.loop.runner",
     "verify": "invdesign.verification",
     "VerifyResult": "invdesign.verification",
+    "recipe": "invdesign.recipes.api",
+    "RecipeResult": "invdesign.recipes.result",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,9 +1,12 @@
 """``invdesign.verify``: re-run a candidate's recipe through the Cahn-Hilliard simulator.
 
 A design candidate carries the recipe the feature predictor read off its latent (blend ratio
-``phi``, interaction ``chi``, ``log_time`` = log10 of the annealing time). Verification simulates
-that recipe with several seeds, measures the volumes and reports how far they land from the
-targets and from the candidate itself, both in tolerance units.
+``phi``, interaction ``chi``, ``log_time`` = log10 of the annealing time) and, when the model ships
+a recipe surrogate, the recipe found by inverting it (``recipe_phi``, ``recipe_chi``,
+``recipe_log_time``). Verification simulates a recipe with several seeds, one run at a time
+(run ``j`` with seed :func:`run_seed`), measures the volumes and reports how far they land from
+the targets and from the candidate itself, both in tolerance units. With ``runs`` (a directory)
+every finished run is kept on disk, so a stopped verification resumes without redoing it.
 """
 
 from __future__ import annotations
@@ -11,18 +14,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
 
 from generators.protocol import RECIPE_NAMES
 from invdesign.loop.api import resolve_generator
-from invdesign.loop.measure import DescribeBatch, measure
+from invdesign.loop.measure import DescribeBatch, Measurement, measure
 from invdesign.loop.results import DesignResult
+from invdesign.recipes.runs import RunStore, recipe_dirname
 from objectives.losses import distance, target_tensors
 from objectives.targets import Targets, make_targets
 
 RECIPE = RECIPE_NAMES
+RECIPE_SOURCES = ("auto", "surrogate", "fp")
+Progress = Callable[[dict], None]
+
+
+class VerificationStopped(RuntimeError):
+    """``should_stop`` asked to stop; the runs finished so far are kept (when ``runs`` is given)."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"verification stopped after {done} of {total} runs")
+        self.done, self.total = done, total
+
+
+def run_seed(seed: int, j: int) -> int:
+    """The seed of verification run ``j`` with base seed ``seed`` (independent of the run count)."""
+    return int(np.random.SeedSequence([int(seed), int(j)]).generate_state(1)[0] % (2**31))
 
 
 @dataclass
@@ -43,6 +66,8 @@ class VerifyResult:
     success : bool
         ``distance_to_target <= 1`` (every target met on average).
     volumes : ndarray uint8 ``(seeds, X, Y, Z)``
+    source : str
+        Which recipe of the candidate was simulated: ``"surrogate"`` or ``"fp"``.
     """
 
     recipe: dict[str, float]
@@ -52,17 +77,26 @@ class VerifyResult:
     distance_to_candidate: float
     success: bool
     volumes: np.ndarray
+    source: str = "fp"
 
     def summary(self) -> dict:
         """JSON-ready summary (no volumes)."""
         return {
             "recipe": self.recipe,
+            "recipe_source": self.source,
             "mean": self.mean,
             "distance_to_target": self.distance_to_target,
             "distance_to_candidate": self.distance_to_candidate,
             "success": self.success,
+            "std": self.std,
             "samples": self.table.to_dict(orient="records"),
         }
+
+    @property
+    def std(self) -> dict[str, float]:
+        """Seed spread (standard deviation over the runs, ddof=1; 0 for one run) of each target."""
+        n = len(self.table)
+        return {k: float(self.table[k].std(ddof=1)) if n > 1 else 0.0 for k in self.mean}
 
 
 THREE_PHASE_PREFIXES = ("vol_frac_", "tortuosity_")
@@ -110,6 +144,75 @@ def _loadable(model, device):
         return None
 
 
+def candidate_recipe(row, source: str = "auto") -> tuple[dict[str, float], str]:
+    """The recipe to verify from a candidate row and which one it is (``"surrogate"``: the
+    surrogate's ``recipe_*`` columns; ``"fp"``: the feature predictor's ``phi``, ``chi``,
+    ``log_time``; ``"auto"``: the surrogate's when the row has it, else the FP's)."""
+    if source not in RECIPE_SOURCES:
+        raise ValueError(f"unknown recipe source {source!r}; choose one of {', '.join(RECIPE_SOURCES)}")
+
+    def read(prefix: str) -> dict[str, float] | None:
+        out = {}
+        for k in RECIPE:
+            v = row.get(prefix + k) if hasattr(row, "get") else None
+            if v is None or not np.isfinite(float(v)):
+                return None
+            out[k] = float(v)
+        return out
+
+    if source in ("auto", "surrogate"):
+        found = read("recipe_")
+        if found is not None:
+            return found, "surrogate"
+        if source == "surrogate":
+            raise ValueError("the candidate has no surrogate recipe (recipe_phi, recipe_chi, recipe_log_time): "
+                             "its model ships no recipe surrogate")
+    found = read("")
+    if found is None:
+        missing = next(k for k in RECIPE if not (hasattr(row, "get") and row.get(k) is not None
+                                                  and np.isfinite(float(row.get(k)))))
+        raise ValueError(f"the candidate has no recipe value {missing!r}: its model predicts no recipe")
+    return found, "fp"
+
+
+def simulate_runs(simulator, recipe: Mapping[str, float], seeds: int, seed: int,
+                  describe: DescribeBatch | None = None, store: RunStore | None = None,
+                  progress: Progress | None = None, should_stop: Callable[[], bool] | None = None
+                  ) -> Measurement:
+    """Simulate and measure ``seeds`` runs of one recipe, one at a time (run ``j``: seed
+    ``run_seed(seed, j)``); runs already in ``store`` are read back, new ones saved there.
+
+    Returns a :class:`Measurement` of one condition: volumes ``(1, seeds, X, Y, Z)``, descriptors
+    ``{name: (1, seeds)}``. ``progress`` gets ``{"run", "runs", "seconds", "resumed"}`` after each
+    run; ``should_stop`` is asked before each new run and raises :class:`VerificationStopped`.
+    """
+    cond = recipe_conditions(simulator, recipe)
+    vols, descs = [], []
+    for j in range(int(seeds)):
+        start = time.perf_counter()
+        resumed = store is not None and store.has(j)
+        if resumed:
+            vol, desc, _ = store.load(j)
+        else:
+            if should_stop is not None and should_stop():
+                raise VerificationStopped(j, int(seeds))
+            s = run_seed(seed, j)
+            meas = measure(simulator, cond, 1, s, describe)
+            vol = meas.volumes[0, 0]
+            desc = {k: float(v[0, 0]) for k, v in meas.descriptors.items()}
+            if store is not None:
+                store.save(j, vol, desc, s)
+        vols.append(vol)
+        descs.append(desc)
+        if progress is not None:
+            progress({"run": j + 1, "runs": int(seeds), "seconds": time.perf_counter() - start,
+                      "resumed": resumed})
+    names = list(descs[0])
+    return Measurement(volumes=np.stack(vols)[None],
+                       descriptors={k: np.array([[d[k] for d in descs]], dtype=np.float64) for k in names},
+                       predicted={})
+
+
 def _candidate_row(candidate) -> tuple[Mapping, Targets | None]:
     if isinstance(candidate, DesignResult):
         if candidate.best is None:
@@ -144,14 +247,20 @@ def verify(
     describe: DescribeBatch | None = None,
     shape: tuple[int, ...] | None = None,
     model=None,
+    recipe: str = "auto",
+    runs: str | Path | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> VerifyResult:
     """Simulate a candidate's recipe and compare the outcome with the targets and the candidate.
 
     Parameters
     ----------
     candidate : DesignResult, pandas Series or mapping
-        A design result (its best candidate is verified) or one row of its ``candidates`` table:
-        it must hold ``phi``, ``chi``, ``log_time`` and the measured target descriptors.
+        A design result (its best candidate is verified) or one row of its ``candidates`` table,
+        or any mapping with a recipe: it must hold ``phi``, ``chi``, ``log_time`` (or the
+        surrogate's ``recipe_phi``, ``recipe_chi``, ``recipe_log_time``); the measured target
+        descriptors, when present, give ``distance_to_candidate``.
     simulator : Generator, optional
         A generator over (``phi``, ``chi``, ``time`` or ``log_time``); default the project's
         Cahn-Hilliard generator.
@@ -172,6 +281,17 @@ def verify(
         The model the candidate came from (default: a DesignResult's own model). When its
         training data came from a recorded simulator (e.g. the shipped models' coarse-grid
         Cahn-Hilliard recipe), the recipe is verified with that same simulator.
+    recipe : {"auto", "surrogate", "fp"}
+        Which of the candidate's recipes (see :func:`candidate_recipe`); ``result.source`` says
+        which was used.
+    runs : path, optional
+        Keep every finished run under ``runs/<recipe, seed, simulator>/`` and reuse the ones
+        already there (stop and resume without losing finished runs).
+    progress : callable, optional
+        Called with ``{"run", "runs", "seconds", "resumed"}`` after each run.
+    should_stop : callable, optional
+        Asked before each run; ``True`` raises :class:`VerificationStopped` (finished runs kept
+        in ``runs``).
 
     Raises
     ------
@@ -185,21 +305,18 @@ def verify(
         spec = targets if isinstance(targets, Targets) else make_targets(targets, tolerance)
     if spec is None:
         raise ValueError("give the targets to verify against (targets=...)")
-    recipe = {}
-    for k in RECIPE:
-        v = row.get(k) if hasattr(row, "get") else None
-        if v is None or not np.isfinite(float(v)):
-            raise ValueError(f"the candidate has no recipe value {k!r}: its model predicts no recipe")
-        recipe[k] = float(v)
-    recipe["time"] = 10.0 ** recipe["log_time"]
+    values, source = candidate_recipe(row, recipe)
+    values["time"] = 10.0 ** values["log_time"]
     if simulator is None:
         if shape is None and isinstance(candidate, DesignResult) and candidate.volumes:
             shape = next(iter(candidate.volumes.values())).shape
         if model is None and isinstance(candidate, DesignResult):
             model = _loadable(candidate.settings.model, device)
         simulator = default_simulator(device, shape, phases_of(spec), model=model)
-    cond = recipe_conditions(simulator, recipe)
-    meas = measure(simulator, cond, int(seeds), seed, describe)
+    store = None
+    if runs is not None:
+        store = RunStore(Path(runs) / recipe_dirname(values, seed, simulator), values, seed, simulator)
+    meas = simulate_runs(simulator, values, int(seeds), seed, describe, store, progress, should_stop)
     t, tol = target_tensors(spec)
     per = torch.tensor(np.stack([meas.descriptors[n][0] for n in spec.names], -1))
     have = [n for n in spec.names if n in row and row[n] is not None]
@@ -217,11 +334,12 @@ def verify(
         d_cand = float(distance(mean, cand_vals, tol))
     d_target = float(distance(mean, t, tol))
     return VerifyResult(
-        recipe=recipe,
+        recipe=values,
         table=table,
         mean={n: float(mean[i]) for i, n in enumerate(spec.names)},
         distance_to_target=d_target,
         distance_to_candidate=d_cand,
         success=d_target <= 1.0,
         volumes=meas.volumes[0],
+        source=source,
     )

@@ -3,6 +3,9 @@ made-up recipe."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -69,3 +72,21 @@ class FakeSimulator:
         frac = torch.stack([1 - c[:, 0], c[:, 1] - 2.0], dim=1)
         s = FakeGenerator().sample(frac, n, seed)
         return Samples(s.volumes, c.repeat_interleave(n, 0).float(), None, {})
+
+
+@functools.lru_cache(maxsize=None)
+def _vol_frac_surrogate():
+    """A recipe surrogate of vol_frac_D and vol_frac_M, fitted once on 12 series of the small
+    stand-in label table (tests/data/ch_labels_32.csv)."""
+    from generators.surrogate import fit_surrogate, read_table
+
+    rows = [r for r in read_table(Path(__file__).parent / "data" / "ch_labels_32.csv")
+            if r["set"] == "train" and int(r["series"]) < 12]
+    return fit_surrogate(rows, ["vol_frac_D", "vol_frac_M"])
+
+
+def make_generator_with_surrogate(device: str = "cpu") -> FakeGenerator:
+    """:class:`FakeGenerator` that ships a recipe surrogate (for the Recipes tab)."""
+    gen = FakeGenerator(device)
+    gen.surrogate = _vol_frac_surrogate()
+    return gen

@@ -23,7 +23,10 @@ def test_record_round_trip_through_a_stored_trial(tmp_path):
     rec = TrialRecord(condition=[0.1, 0.2], worker="h:1", proposal="fallback", p_success=0.25,
                       fallback_reason="models could not be fitted", n=2, sample_seed=0, means={"a": 0.5},
                       variances={"a": 0.01}, samples={"a": [0.4, 0.6]}, predicted={"phi": [0.4, 0.5]},
-                      recipe={"phi": 0.45}, sample_distances=[1.5, 0.5], sample_success=[False, True],
+                      recipe={"phi": 0.45},
+                      surrogate_recipe={"phi": [0.41, 0.52], "chi": [2.0, 2.1], "log_time": [3.0, 3.1],
+                                        "predicted_distance": [0.5, 0.4], "p_success": [0.6, 0.7]},
+                      sample_distances=[1.5, 0.5], sample_success=[False, True],
                       success=True, mean_distance=0.2, artifact_id="x", artifact_sha256="0" * 64)
     rec.write(trial)
     study.tell(trial, 0.5)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from apps import plots, results, volume_plots
+from apps.views.recipes import recipes_section
 
 
 def results_section(result, settings: dict) -> None:
-    """Tabs over a ``DesignResult``: optimisation, candidates, verification.
+    """Tabs over a ``DesignResult``: optimisation, candidates, verification, recipes.
 
     ``settings`` holds ``targets``, ``tolerance`` (per target) and ``condition_names``.
     """
@@ -20,13 +21,18 @@ def results_section(result, settings: dict) -> None:
     if table.empty:
         st.warning("The run produced no candidates yet.")
         return
-    opt, cand, ver = st.tabs(["Optimisation", "Candidates", "Verify"])
+    opt, cand, ver, rec = st.tabs(["Optimisation", "Candidates", "Verify", "Recipes"])
     with opt:
         _optimisation(table, settings, settings.get("condition_names", []))
     with cand:
         row = _candidates(result, table)
     with ver:
         _verify(table, row, settings)
+    with rec:
+        model = st.session_state.get("generator")
+        if model is None and getattr(result, "settings", None) is not None:
+            model = result.settings.model
+        recipes_section(settings, model)
 
 
 def _optimisation(table, settings: dict, condition_names: list[str]) -> None:
@@ -50,7 +56,16 @@ def _candidates(result, table) -> int:
                               key="candidate"))
     volume = results.candidate_volume(result, row)
     recipe = results.recipe(table.iloc[row])
+    found = results.surrogate_recipe(table.iloc[row])
+    if found:
+        st.caption("Recipe found with the model's recipe surrogate (predicted distance "
+                   f"{found.pop('predicted_distance'):.2f} to this candidate)")
+        cols = st.columns(len(found))
+        for col, (k, v) in zip(cols, found.items()):
+            col.metric(k, f"{v:.4g}")
     if recipe:
+        if found:
+            st.caption("The feature predictor's guess")
         cols = st.columns(len(recipe))
         for col, (k, v) in zip(cols, recipe.items()):
             col.metric(k, f"{v:.4g}")
@@ -79,8 +94,9 @@ def _candidates(result, table) -> int:
 
 
 def _verify(table, row: int, settings: dict) -> None:
-    st.write("Re-run the candidate's predicted recipe (phi, chi, annealing time) through the "
-             "Cahn-Hilliard simulator and compare what it makes with the targets and the candidate.")
+    st.write("Re-run the candidate's recipe (phi, chi, annealing time: the surrogate's when the "
+             "model has one, else the feature predictor's) through the Cahn-Hilliard simulator and "
+             "compare what it makes with the targets and the candidate.")
     seeds = st.number_input("Simulator seeds", min_value=1, value=3, key="verify_seeds")
     if st.button(f"Verify candidate {row}", key="verify"):
         import invdesign
@@ -107,6 +123,9 @@ def _show_verification(report, candidate, settings: dict) -> None:
     c1.metric("distance to target", f"{report.distance_to_target:.3g}")
     c2.metric("distance to candidate", f"{report.distance_to_candidate:.3g}")
     c3.metric("verified", "yes" if report.success else "no")
+    st.caption(f"simulated the {'surrogate' if report.source == 'surrogate' else 'feature predictor'}'s "
+               f"recipe: phi {report.recipe['phi']:.3f}, chi {report.recipe['chi']:.3f}, "
+               f"time {report.recipe['time']:.4g}")
     rows = [{"descriptor": n, "target": t, "candidate": candidate.get(n),
              "simulated (mean)": report.mean.get(n)} for n, t in settings["targets"].items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True)

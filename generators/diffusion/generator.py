@@ -38,7 +38,16 @@ class LatentDiffusionGenerator:
     ----------
     condition_names, bounds (2, d), phases, shape, predicted_names, inequality_constraints,
     dtype (of the sampler updates: the model's parameters')
+    directory : Path or None
+        The model directory it was loaded from (:func:`load`).
+    surrogate : RecipeSurrogate or None
+        The directory's recipe surrogate (loaded on first use; None when the model has none).
+        Assignable, e.g. to a surrogate fitted from a label table.
     """
+
+    directory = None
+    _surrogate = None
+    _surrogate_loaded = False
 
     def __init__(self, model, device: str | torch.device = "cpu", *, amp_dtype=_AUTO,
                  batch_size: int = 256, decode_chunk: int = 16):
@@ -71,6 +80,19 @@ class LatentDiffusionGenerator:
             self.inequality_constraints.append(
                 ([names.index("vol_frac_D"), names.index("vol_frac_M")], [-1.0, -1.0], -1.0)
             )
+
+    @property
+    def surrogate(self):
+        if not self._surrogate_loaded:
+            from generators.diffusion.model_dir import load_surrogate
+
+            self._surrogate = load_surrogate(self.directory) if self.directory is not None else None
+            self._surrogate_loaded = True
+        return self._surrogate
+
+    @surrogate.setter
+    def surrogate(self, value) -> None:
+        self._surrogate, self._surrogate_loaded = value, True
 
     def __repr__(self) -> str:
         return (f"LatentDiffusionGenerator({self.config.family}, phases={self.phases}, shape={self.shape}, "
@@ -209,6 +231,8 @@ def load(name_or_dir, device: str | torch.device = "cpu") -> LatentDiffusionGene
     ValueError
         If the name is unknown (the message lists the shipped names) or the directory is malformed.
     """
-    from generators.diffusion.model_dir import load_model
+    from generators.diffusion.model_dir import load_model, resolve
 
-    return LatentDiffusionGenerator(load_model(name_or_dir, device), device)
+    gen = LatentDiffusionGenerator(load_model(name_or_dir, device), device)
+    gen.directory = resolve(name_or_dir)
+    return gen

@@ -1,5 +1,8 @@
 """Model directories: ``config.json`` + ``vae.safetensors``, ``fp.safetensors``,
-``denoiser.safetensors``; saving, loading and resolving shipped names.
+``denoiser.safetensors`` and, optionally, the recipe surrogate ``surrogate.safetensors``
+(:mod:`generators.surrogate`); saving, loading and resolving shipped names.
+
+A directory without a surrogate loads as before; :func:`load_surrogate` then returns None.
 
 Shipped models live inside the package at ``generators/weights/<name>/`` (e.g. ``ch2-default``,
 ``ch3-default``) and are found by name.
@@ -14,6 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from generators.diffusion.config import ModelConfig
 from generators.diffusion.latent_model import CompactLatentModel
+from generators.surrogate import FILENAME as SURROGATE_FILE
+from generators.surrogate import RecipeSurrogate
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 PARTS = ("vae", "fp", "denoiser")
@@ -86,3 +91,21 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> C
         except RuntimeError as exc:
             raise ValueError(f"{f} does not fit the architecture in config.json: {str(exc).splitlines()[0]}") from None
     return model.to(device).eval()
+
+
+def load_surrogate(name_or_dir: str | Path) -> RecipeSurrogate | None:
+    """The recipe surrogate shipped in a model directory (or shipped name), or None if it has none.
+
+    Raises
+    ------
+    ValueError
+        Unknown model, or a surrogate file that is not one.
+    """
+    f = resolve(name_or_dir) / SURROGATE_FILE
+    return RecipeSurrogate.load(f) if f.is_file() else None
+
+
+def save_surrogate(name_or_dir: str | Path, surrogate: RecipeSurrogate) -> Path:
+    """Write ``surrogate`` into a model directory (or shipped name) as ``surrogate.safetensors``
+    (replacing one already there); return the file."""
+    return surrogate.save(resolve(name_or_dir) / SURROGATE_FILE)

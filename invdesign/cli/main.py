@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "evaluate",
     "design",
     "verify",
+    "recipe",
     "export",
     "worker",
     "dashboard",

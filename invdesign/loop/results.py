@@ -34,8 +34,11 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
     Columns: ``rank``, ``trial``, ``sample``, ``distance`` (in tolerance units, <= 1 meets every
     target; :mod:`invdesign.loop.scoring`), ``success``, ``condition_<name>`` per condition, every measured descriptor, the
     recipe ``phi``, ``chi``, ``log_time`` and ``time`` (``10**log_time``) when the generator
-    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean). Row 0 is
-    :func:`invdesign.loop.scoring.study_best`.
+    predicts it (NaN otherwise), and ``trial_distance`` (distance of the trial's mean). When the
+    model ships a recipe surrogate, also the recipe found by inverting it at the candidate's own
+    measured values (``recipe_phi``, ``recipe_chi``, ``recipe_log_time``, ``recipe_time``,
+    ``recipe_predicted_distance``); the FP's guess stays in ``phi``, ``chi``, ``log_time``. Row 0
+    is :func:`invdesign.loop.scoring.study_best`.
     """
     settings = Settings.from_study(study)
     rows = []
@@ -54,6 +57,11 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
             for k in RECIPE_NAMES:
                 row[k] = rec.predicted[k][s] if k in rec.predicted else np.nan
             row["time"] = 10.0 ** row["log_time"] if np.isfinite(row["log_time"]) else np.nan
+            sur = rec.surrogate_recipe
+            if sur:
+                for k in ("phi", "chi", "log_time", "predicted_distance"):
+                    row[f"recipe_{k}"] = sur[k][s]
+                row["recipe_time"] = 10.0 ** sur["log_time"][s]
             rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

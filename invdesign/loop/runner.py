@@ -20,6 +20,7 @@ from invdesign.loop.measure import DescribeBatch, Measurement, SampleBatches, Sc
 from invdesign.loop.proposers import batch_seed, open_trials
 from invdesign.loop.scoring import score_samples
 from invdesign.loop.space import ConditionSpace
+from invdesign.recipes.candidates import candidate_recipes
 from invdesign.studies.artifacts import save_trial_arrays
 from invdesign.studies.heartbeats import TrialHeartbeats
 from invdesign.studies.optuna_internals import storage_of, trial_id_of
@@ -48,14 +49,16 @@ def record_trial(
     i: int,
     settings: Settings,
     seed: int,
+    recipes: dict[str, list[float]] | None = None,
 ) -> float:
     """Store trial ``i`` of a measured batch and tell its value (its best candidate's distance,
     :mod:`invdesign.loop.scoring`).
 
     Writes the measurement part of the trial's :class:`~invdesign.studies.records.TrialRecord`
-    (``n``, ``means``, ``variances``, ``samples``, ``predicted``, ``recipe``, distances, success)
-    and the artifact (``artifact_id`` and its ``artifact_sha256``) holding ``volume`` uint8
-    ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
+    (``n``, ``means``, ``variances``, ``samples``, ``predicted``, ``recipe``, distances, success),
+    ``surrogate_recipe`` (per sample, when ``recipes`` is given: see
+    :func:`invdesign.recipes.candidates.candidate_recipes`) and the artifact (``artifact_id`` and its
+    ``artifact_sha256``) holding ``volume`` uint8 ``(n, X, Y, Z)`` and ``condition`` float64 ``(d,)``.
     """
     targets = settings.target_spec
     per_sample = np.stack([meas.descriptors[n][i] for n in targets.names], axis=-1)
@@ -73,6 +76,7 @@ def record_trial(
         sample_success=score.success,
         success=bool(any(score.success)),
         mean_distance=score.mean_distance,
+        surrogate_recipe={} if recipes is None else {k: [float(x) for x in v] for k, v in recipes.items()},
     )
     record.write(trial)
     condition = TrialRecord.read(trial).condition or []
@@ -150,7 +154,10 @@ def run_trials(
                 meas = measure(generator, X, settings.samples_per_trial, seed, describe, batches=batches,
                                screen=Screen.for_study(study, settings, generator))
                 for i, trial in enumerate(trials):
-                    record_trial(study, trial, meas, i, settings, seed)
+                    recipes = candidate_recipes(
+                        generator, {k: v[i] for k, v in meas.descriptors.items()},
+                        {k: v[i] for k, v in meas.predicted.items()}, settings.target_spec)
+                    record_trial(study, trial, meas, i, settings, seed, recipes)
             except BaseException:
                 for trial in trials:
                     if storage.get_trial(trial_id_of(trial)).state == TrialState.RUNNING:

@@ -50,6 +50,10 @@ class TrialRecord:
         The generator's per-volume predictions (e.g. the recipe).
     recipe : dict[str, float]
         Mean predicted ``phi``, ``chi``, ``log_time`` (those predicted).
+    surrogate_recipe : dict[str, list of float ``(n,)``]
+        Per volume, the recipe found by inverting the model's recipe surrogate at the volume's
+        measured values: ``phi``, ``chi``, ``log_time``, ``predicted_distance``, ``p_success``
+        (only when the model ships a surrogate; :mod:`invdesign.recipes.candidates`).
     sample_distances : list of float ``(n,)``
         Distance of each volume to the targets, in tolerance units.
     sample_success : list of bool ``(n,)``
@@ -76,6 +80,7 @@ class TrialRecord:
     samples: dict[str, list[float]] = field(default_factory=dict)
     predicted: dict[str, list[float]] = field(default_factory=dict)
     recipe: dict[str, float] = field(default_factory=dict)
+    surrogate_recipe: dict[str, list[float]] = field(default_factory=dict)
     sample_distances: list[float] = field(default_factory=list)
     sample_success: list[bool] = field(default_factory=list)
     success: bool | None = None
