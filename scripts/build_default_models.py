@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RUNS = ROOT / "runs" / "v2"
-SHIP_SAMPLER: dict = {}  # overrides of the preset's sampler chosen from the evaluations (docs/models.md)
+SHIP_SAMPLER: dict = {"fp_guidance": 1.0}  # chosen from the evaluations (docs/models.md)
 FP_TARGETS = {
     "ch2": ["norm_STAT_e", "ABS_wf_D", "ABS_f_D", "DISS_wf10_D", "CT_f_e_conn", "CT_f_D_tort1",
             "CT_f_A_tort1", "phi", "chi", "log_time"],
@@ -105,7 +105,7 @@ def figure(key: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     name, phases = MODELS[key]
-    gen = generators.load(model_dir(key))
+    gen = generators.load(name)  # the shipped model, with its shipped sampler
     held = load_shards(shards("held", phases))
     table = held.table(list(gen.condition_names))
     order = np.argsort(table[:, 0])
