@@ -20,8 +20,13 @@ SHIPPED = {
     "ch3-default": (3, ("vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D")),
 }
 RECIPE = ("phi", "chi", "log_time")
-# the data recipe of scripts/build_default_models.py
-RECIPE_RANGE = {"phi": (0.3, 0.7), "chi": (2.6, 4.0), "log_time": (np.log10(20.0), np.log10(300.0))}
+# the data recipe of each shipped model: ch2's is the default physics of
+# scripts/build_default_models.py; ch3 still ships the previous weights (docs/models.md)
+RECIPE_RANGE = {
+    "ch2-default": {"phi": (0.3, 0.7), "chi": (2.5, 4.0), "log_time": (np.log10(300.0), 4.0)},
+    "ch3-default": {"phi": (0.3, 0.7), "chi": (2.6, 4.0), "log_time": (np.log10(20.0), np.log10(300.0))},
+}
+FAMILY = {"ch2-default": "periodic", "ch3-default": "compact"}
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))
@@ -48,7 +53,7 @@ def test_model_declares_its_conditions_and_recipe(shipped):
     lo, hi = gen.bounds
     assert bool((lo < hi).all())
     config = json.loads((WEIGHTS_DIR / name / "config.json").read_text())
-    assert config["family"] == "compact" and config["phases"] == phases
+    assert config["family"] == FAMILY[name] and config["phases"] == phases
 
 
 def test_sample_has_the_right_shape_and_labels(shipped):
@@ -64,9 +69,9 @@ def test_sample_has_the_right_shape_and_labels(shipped):
 
 
 def test_predicted_recipe_lies_in_the_training_range(shipped):
-    _, _, _, s = shipped
+    name, _, _, s = shipped
     for k in RECIPE:
-        lo, hi = RECIPE_RANGE[k]
+        lo, hi = RECIPE_RANGE[name][k]
         v = float(s.predicted[k][0])
         margin = 0.15 * (hi - lo)
         assert lo - margin <= v <= hi + margin, (k, v)
