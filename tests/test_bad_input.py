@@ -1,8 +1,4 @@
-"""Bad input is refused with one clear line naming the problem, and nothing in the study changes.
-
-Some checks live in other engineers' modules (objectives, generators); those tests skip until that
-code is merged (the skip message says which).
-"""
+"""Bad input is refused with one clear line naming the problem, and nothing in the study changes."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import generators.microgen3d as mg
 from invdesign.distributed import (
     SafeArtifactStore,
     check_url,
@@ -231,14 +228,7 @@ class _RunsCode:
         return (os.system, (f"touch {os.environ.get('INVDESIGN_PWNED', '/tmp/invdesign-pwned')}",))
 
 
-def _microgen3d():
-    import generators.microgen3d as mg
-
-    return mg
-
-
 def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
-    mg = _microgen3d()
     marker = tmp_path / "pwned"
     monkeypatch.setenv("INVDESIGN_PWNED", str(marker))
     bad = tmp_path / "vae.pt"
@@ -250,7 +240,6 @@ def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
 
 
 def test_weights_file_that_is_not_a_state_dict(tmp_path):
-    mg = _microgen3d()
     p = tmp_path / "fp.pt"
     torch.save([torch.zeros(2)], p)
     with pytest.raises(ValueError, match="state dict"):
@@ -258,7 +247,6 @@ def test_weights_file_that_is_not_a_state_dict(tmp_path):
 
 
 def test_mismatched_pack_is_refused(tmp_path):
-    mg = _microgen3d()
     fp = tmp_path / "fp.pt"
     torch.save({"fc1.weight": torch.zeros(3, 3)}, fp)  # nothing like any pack's layout
     with pytest.raises(ValueError):
