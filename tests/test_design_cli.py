@@ -119,6 +119,12 @@ def test_export_and_verify_cli(tmp_path):
         assert np.array_equal(a["volume"], b["volume"])
     r = runner.invoke(app, ["export", str(tmp_path / "c.npz"), "--candidate", str(dest)])
     assert r.exit_code == 0, r.output
+    with np.load(dest) as a, np.load(tmp_path / "c.npz") as c:
+        assert np.array_equal(a["volume"], c["volume"]) and str(a["attrs"]) == str(c["attrs"])
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, volume=np.array([{"a": 1}], dtype=object))
+    r = runner.invoke(app, ["export", str(tmp_path / "p.npz"), "--candidate", str(pickled)])
+    assert r.exit_code == 2 and "never loaded" in r.output and "allow_pickle" not in r.output
     r = runner.invoke(app, ["export", str(tmp_path / "x.npz"), "--out", str(out), "--rank", "99"])
     assert r.exit_code == 2 and "no candidate of rank 99" in r.output
     r = runner.invoke(app, ["export", str(tmp_path / "x.xyz"), "--out", str(out)])

@@ -60,10 +60,12 @@ def register(app: typer.Typer) -> None:
             if candidate is not None:
                 if not candidate.is_file():
                     raise ValueError(f"candidate file {candidate} does not exist")
-                with np.load(candidate) as data:
-                    if "volume" not in data:
-                        raise ValueError(f"{candidate} holds no 'volume' array")
-                    volume = data["volume"]
+                if candidate.suffix.lower() != ".npz":
+                    raise ValueError(f"candidate file {candidate} is not a .npz (labels under 'volume')")
+                from objectives.io import read_npz_sample
+
+                volume, attrs = read_npz_sample(candidate)  # plain one-line errors, never unpickled
+                attrs = attrs or None
             else:
                 from invdesign.loop.results import candidates_table, load_trial_volumes, row_attrs
                 from invdesign.studies.study import open_existing
