@@ -186,6 +186,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, help="keep the studies here: a run cut short resumes on the next call")
     args = ap.parse_args()
 
+    out = ROOT / "benchmarks" / "results" / ("design.json" if args.model == "fake" else f"design_{Path(args.model).name}.json")
+    old = json.loads(out.read_text()) if args.append and out.is_file() else {}
     describe = None
     if args.model == "fake":
         from tests.design_fakes import SpreadFakeGenerator, fake_describe_batch
@@ -199,13 +201,14 @@ def main() -> None:
         if args.held is None:
             raise SystemExit("give --held DIR (held-out simulations) for a real model")
         targets, pool_size = held_out_targets(args.held, generator, args.targets)
+        if old.get("targets") and old.get("settings", {}).get("tolerance") == args.tolerance:
+            # parts of one benchmark keep one target list (the held-out set may have grown since)
+            targets, pool_size = old["targets"], old.get("held_out_snapshots")
     known = set(measurable_names(generator, describe))
     missing = [n for t in targets for n in t["target"] if n not in known]
     if missing:
         raise SystemExit(f"targets name descriptors this model does not measure: {missing}")
 
-    out = ROOT / "benchmarks" / "results" / ("design.json" if args.model == "fake" else f"design_{Path(args.model).name}.json")
-    old = json.loads(out.read_text()) if args.append and out.is_file() else {}
     runs = [r for r in old.get("runs", [])]
     load_before = os.getloadavg()[0]
 
