@@ -7,11 +7,12 @@ way the training data are): every condition of the model is targeted, at the val
 simulated volume has, picked spread over phi, chi and time (farthest points). ``--model fake``
 uses the fast spread fake of the tests (``tests/design_fakes.py``) and synthetic targets.
 
-Per run: success (some volume within every tolerance), trials, samples and wall seconds to the
-first success, best distance, volumes measured and throughput (volumes sampled, decoded and
+Per run: success (some volume within every tolerance), trials, samples, wall and CPU seconds to
+the first success, best distance, volumes measured and throughput (volumes sampled, decoded and
 measured per second, screening latents not counted). Prints a table and writes
-``benchmarks/results/design[_<model>].json`` (``--append`` merges runs into it, so a long benchmark
-can be run in parts: ``--only 0 1`` runs targets 0 and 1).
+``benchmarks/results/design[_<model>].json`` after every run (``--append`` merges runs into it, so
+a long benchmark can be run in parts: ``--only 0 1`` runs targets 0 and 1; with ``--workdir DIR``
+a run cut short resumes on the next call, its times summed over the calls).
 
 Usage::
 
@@ -90,32 +91,54 @@ def synthetic_targets(generator, n: int, seed: int = 1234) -> list[dict]:
     return [{"target": {k: round(float(v), 4) for k, v in zip(generator.condition_names, r)}} for r in x]
 
 
-def run_one(generator, target: dict, method: str, seed: int, args, describe) -> dict:
-    """One design; what it cost and when it first succeeded."""
+def run_one(generator, target: dict, method: str, seed: int, args, describe, workdir: Path | None = None) -> dict | None:
+    """One design; what it cost and when it first succeeded.
+
+    With ``workdir`` the study lives there and a run cut short (``timeout``) resumes where it
+    stopped on the next call; ``timing.json`` beside it keeps each trial's wall and CPU seconds
+    (since the previous trial finished, or since the call started), so the times add up across
+    calls (the part of a trial cut short is not counted). Returns ``None`` while the study holds
+    fewer than ``args.budget`` complete trials.
+    """
     import tempfile
 
-    from invdesign.studies.records import TrialRecord
-
-    done_at: list[float] = []
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) if workdir is None else workdir
+        out.mkdir(parents=True, exist_ok=True)
+        timing_path = out / "timing.json"
+        timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"wall": [], "cpu": []}
+        last = [time.perf_counter(), time.process_time()]
+
+        def on_trial(trial) -> None:
+            now = [time.perf_counter(), time.process_time()]
+            timing["wall"].append(now[0] - last[0])
+            timing["cpu"].append(now[1] - last[1])
+            last[:] = now
+            timing_path.write_text(json.dumps(timing))
+
         res = design(target, args.tolerance, model=generator, budget=args.budget,
-                     samples_per_trial=args.samples, method=method, seed=seed, out_dir=tmp,
+                     samples_per_trial=args.samples, method=method, seed=seed, out_dir=out,
                      device=args.device, describe=describe, keep=0, screen=args.screen,
-                     threads=args.threads, callback=lambda t: done_at.append(time.perf_counter() - t0))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        proposals = [TrialRecord.read(t).proposal for t in res.study.trials]
+                     threads=args.threads, callback=on_trial)
+        proposals = [t.user_attrs.get("proposal") for t in res.study.trials
+                     if t.state.name == "COMPLETE"]
     c = res.candidates
+    if len(proposals) < args.budget:
+        return None
     ok = c[c["success"]].sort_values(["trial", "sample"])
     first = None if ok.empty else (int(ok.iloc[0]["trial"]), int(ok.iloc[0]["sample"]))
+    # trials are numbered in creation order; a retried (failed) trial leaves a gap in the numbers
+    order = sorted(c["trial"].unique())
+    k = None if first is None else order.index(first[0])
+    wall, cpu = timing["wall"], timing["cpu"]
     return {
         "method": method, "seed": seed, "success": first is not None, "n_success": int(c["success"].sum()),
-        "trials_to_first_success": None if first is None else first[0] + 1,
-        "samples_to_first_success": None if first is None else first[0] * args.samples + first[1] + 1,
-        "wall_s_to_first_success": None if first is None else done_at[first[0]],
-        "best_distance": float(c["distance"].min()), "wall_s": wall, "cpu_s": cpu,
-        "volumes": len(c), "volumes_per_s": len(c) / wall, "screen": res.settings.screen,
+        "trials_to_first_success": None if first is None else k + 1,
+        "samples_to_first_success": None if first is None else k * args.samples + first[1] + 1,
+        "wall_s_to_first_success": None if first is None else sum(wall[:k + 1]),
+        "cpu_s_to_first_success": None if first is None else sum(cpu[:k + 1]),
+        "best_distance": float(c["distance"].min()), "wall_s": sum(wall), "cpu_s": sum(cpu),
+        "volumes": len(c), "volumes_per_s": len(c) / sum(wall), "screen": res.settings.screen,
         "proposals": {p: proposals.count(p) for p in sorted(set(proposals), key=str)},
     }
 
@@ -128,6 +151,7 @@ def summarise(runs: list[dict], budget_samples: int) -> dict:
             continue
         firsts = [r["samples_to_first_success"] for r in rs if r["success"]]
         walls = [r["wall_s_to_first_success"] for r in rs if r["success"]]
+        cpus = [r.get("cpu_s_to_first_success") for r in rs if r["success"] and r.get("cpu_s_to_first_success") is not None]
         # samples to first success over every run, a failure counted as more than the budget
         censored = sorted((r["samples_to_first_success"] or budget_samples + 1) for r in rs)
         out[m] = {
@@ -136,6 +160,7 @@ def summarise(runs: list[dict], budget_samples: int) -> dict:
             "median_samples_to_first_success_all_runs": statistics.median(censored),
             "median_samples_to_first_success": statistics.median(firsts) if firsts else None,
             "median_wall_s_to_first_success": statistics.median(walls) if walls else None,
+            "median_cpu_s_to_first_success": statistics.median(cpus) if cpus else None,
             "median_best_distance": statistics.median(r["best_distance"] for r in rs),
             "volumes_per_s": sum(r["volumes"] for r in rs) / sum(r["wall_s"] for r in rs),
             "mean_wall_s": statistics.fmean(r["wall_s"] for r in rs),
@@ -158,8 +183,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--append", action="store_true", help="merge into the existing JSON")
+    ap.add_argument("--workdir", type=Path, help="keep the studies here: a run cut short resumes on the next call")
     args = ap.parse_args()
 
+    out = ROOT / "benchmarks" / "results" / ("design.json" if args.model == "fake" else f"design_{Path(args.model).name}.json")
+    old = json.loads(out.read_text()) if args.append and out.is_file() else {}
     describe = None
     if args.model == "fake":
         from tests.design_fakes import SpreadFakeGenerator, fake_describe_batch
@@ -173,46 +201,57 @@ def main() -> None:
         if args.held is None:
             raise SystemExit("give --held DIR (held-out simulations) for a real model")
         targets, pool_size = held_out_targets(args.held, generator, args.targets)
+        if old.get("targets") and old.get("settings", {}).get("tolerance") == args.tolerance:
+            # parts of one benchmark keep one target list (the held-out set may have grown since)
+            targets, pool_size = old["targets"], old.get("held_out_snapshots")
     known = set(measurable_names(generator, describe))
     missing = [n for t in targets for n in t["target"] if n not in known]
     if missing:
         raise SystemExit(f"targets name descriptors this model does not measure: {missing}")
 
-    out = ROOT / "benchmarks" / "results" / ("design.json" if args.model == "fake" else f"design_{Path(args.model).name}.json")
-    old = json.loads(out.read_text()) if args.append and out.is_file() else {}
     runs = [r for r in old.get("runs", [])]
     load_before = os.getloadavg()[0]
+
+    def save() -> dict:
+        runs.sort(key=lambda r: (r["target_index"], r["seed"], METHODS.index(r["method"])))
+        summary = summarise(runs, args.budget * args.samples)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        machine = old.get("machine", {})
+        machine.update({"platform": platform.platform(), "torch": torch.__version__,
+                        "cpu_count": os.cpu_count(), "device": args.device,
+                        "load_avg_1min": [load_before, os.getloadavg()[0]]})
+        out.write_text(json.dumps({
+            "settings": settings, "targets": targets, "held_out_snapshots": pool_size,
+            "machine": machine, "summary": summary, "runs": runs,
+        }, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
+        return summary
+
     for ti, tgt in enumerate(targets):
         if args.only is not None and ti not in args.only:
             continue
         for seed in args.seeds:
             for method in args.methods:
-                runs = [r for r in runs if (r["target_index"], r["seed"], r["method"]) != (ti, seed, method)]
-                r = run_one(generator, tgt["target"], method, seed, args, describe)
+                work = None if args.workdir is None else args.workdir / Path(args.model).name / f"t{ti:02d}_s{seed}_{method}"
+                r = run_one(generator, tgt["target"], method, seed, args, describe, work)
+                if r is None:
+                    continue
+                runs = [x for x in runs if (x["target_index"], x["seed"], x["method"]) != (ti, seed, method)]
                 r.update(target_index=ti, target=tgt["target"],
                          source={k: tgt[k] for k in ("series", "phi", "chi", "time") if k in tgt})
                 runs.append(r)
+                save()  # after every run: a part cut short keeps what it finished
                 print(f"target {ti:2d} seed {seed} {method:6s} success={r['success']!s:5s} "
                       f"first={r['samples_to_first_success']} samples "
                       f"({r['wall_s_to_first_success'] or 0:.0f} s) best={r['best_distance']:.3g} "
                       f"{r['wall_s']:.0f} s {r['volumes_per_s']:.2f} vol/s {r['proposals']}", flush=True)
-    runs.sort(key=lambda r: (r["target_index"], r["seed"], METHODS.index(r["method"])))
-    summary = summarise(runs, args.budget * args.samples)
+    summary = save()
     print(f"\n{'method':8s} {'success':>8s} {'samples to 1st (median, all runs)':>34s} "
           f"{'wall s to 1st':>14s} {'best dist':>10s} {'vol/s':>7s}")
     for m, s in summary.items():
         wall = "-" if s["median_wall_s_to_first_success"] is None else f"{s['median_wall_s_to_first_success']:.0f}"
         print(f"{m:8s} {s['success_rate']:8.0%} {s['median_samples_to_first_success_all_runs']:34.1f} "
               f"{wall:>14s} {s['median_best_distance']:10.3g} {s['volumes_per_s']:7.2f}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    machine = old.get("machine", {})
-    machine.update({"platform": platform.platform(), "torch": torch.__version__,
-                    "cpu_count": os.cpu_count(), "device": args.device,
-                    "load_avg_1min": [load_before, os.getloadavg()[0]]})
-    out.write_text(json.dumps({
-        "settings": settings, "targets": targets, "held_out_snapshots": pool_size, "machine": machine, "summary": summary, "runs": runs,
-    }, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
     print(f"saved {out.relative_to(ROOT)}")
 
 

@@ -132,3 +132,29 @@ def test_worker_cli_refuses_a_bad_threads_value(tmp_path):
     r = CliRunner().invoke(app, ["worker", "--storage", str(tmp_path / "none.journal"), "--study-name",
                                  "s", "--threads", "-2"])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "threads must be" in r.output
+
+
+def test_cgroup_quota_and_proc_stat_are_read_right(tmp_path):
+    import os
+
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert policy_mod._cgroup_quota(tmp_path) is None
+    (tmp_path / "cpu.max").write_text("250000 100000\n")
+    assert policy_mod._cgroup_quota(tmp_path) == 2.5
+    (tmp_path / "cpu.max").write_text("20000 100000\n")
+    assert policy_mod._cgroup_quota(tmp_path) == 1.0  # never below one core
+    (tmp_path / "cpu.max").write_text("nonsense\n")
+    assert policy_mod._cgroup_quota(tmp_path) is None
+    assert policy_mod._cgroup_quota(tmp_path / "absent") is None
+    hz = os.sysconf("SC_CLK_TCK")
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\n"
+                    f"cpu0 {hz} 0 {hz} 500 70 0 0 0 0 0\n"
+                    f"cpu1 0 {hz} 0 500 70 {hz} 0 {hz} 0 0\n"
+                    f"cpu2 {5 * hz} 0 0 500 70 0 0 0 0 0\nintr 1 2 3\n")
+    assert policy_mod._busy_jiffies({0, 1}, stat) == pytest.approx(5.0)  # idle, iowait left out
+    assert policy_mod._busy_jiffies(None, stat) == pytest.approx(10.0)
+    assert policy_mod._busy_jiffies({7}, stat) is None
+    a, b = policy_mod._Sample(0.0, 100.0, 1.0), policy_mod._Sample(2.0, 104.0, 2.0)
+    assert policy_mod._busy_between(a, b) == pytest.approx(1.5)  # 2 cores busy, 0.5 of them us
