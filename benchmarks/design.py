@@ -102,6 +102,8 @@ def run_one(generator, target: dict, method: str, seed: int, args, describe, wor
     """
     import tempfile
 
+    from invdesign.studies.records import TrialRecord
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) if workdir is None else workdir
         out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,7 @@ def run_one(generator, target: dict, method: str, seed: int, args, describe, wor
                      samples_per_trial=args.samples, method=method, seed=seed, out_dir=out,
                      device=args.device, describe=describe, keep=0, screen=args.screen,
                      threads=args.threads, callback=on_trial)
-        proposals = [t.user_attrs.get("proposal") for t in res.study.trials
+        proposals = [TrialRecord.read(t).proposal for t in res.study.trials
                      if t.state.name == "COMPLETE"]
     c = res.candidates
     if len(proposals) < args.budget:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from apps import plots
 from apps.runner import RecipeRun
+from generators.protocol import RECIPE_NAMES
 
 RECIPE_DIR = Path("runs") / "dashboard" / "recipes"
 
@@ -31,7 +32,7 @@ def recipe_frame(result) -> pd.DataFrame:
     """One row per ranked recipe: recipe, prediction and (when simulated) verification."""
     rows = []
     for r in result.summary()["recipes"]:
-        row = {k: r[k] for k in ("phi", "chi", "time", "log_time", "predicted_distance", "p_success")}
+        row = {k: r[k] for k in (*RECIPE_NAMES[:2], "time", *RECIPE_NAMES[2:], "predicted_distance", "p_success")}
         v = r["verification"] or {}
         row["verified_distance"] = v.get("distance_to_target", float("nan"))
         for n, m in (v.get("mean") or {}).items():

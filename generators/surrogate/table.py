@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-META = ("set", "series", "phi", "chi", "seed", "time", "log_time", "separated")
+from generators.protocol import RECIPE_NAMES
+
+META = ("set", "series", *RECIPE_NAMES, "seed", "time", "separated")
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:

@@ -59,7 +59,7 @@ def candidates_table(study: optuna.Study) -> pd.DataFrame:
             row["time"] = 10.0 ** row["log_time"] if np.isfinite(row["log_time"]) else np.nan
             sur = rec.surrogate_recipe
             if sur:
-                for k in ("phi", "chi", "log_time", "predicted_distance"):
+                for k in (*RECIPE_NAMES, "predicted_distance"):
                     row[f"recipe_{k}"] = sur[k][s]
                 row["recipe_time"] = 10.0 ** sur["log_time"][s]
             rows.append(row)

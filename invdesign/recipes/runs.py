@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from generators.protocol import RECIPE_NAMES
+
 
 def simulator_key(simulator) -> dict:
     """What identifies a simulator's output: class, shape, phases, upsampling and parameters."""
@@ -53,7 +55,7 @@ class RunStore:
 
     def __init__(self, directory: str | Path, recipe: Mapping[str, float], seed: int, simulator) -> None:
         self.dir = Path(directory)
-        self.key = {"recipe": {k: float(recipe[k]) for k in ("phi", "chi", "log_time")}, "seed": int(seed),
+        self.key = {"recipe": {k: float(recipe[k]) for k in RECIPE_NAMES}, "seed": int(seed),
                     "simulator": json.loads(json.dumps(simulator_key(simulator), default=str))}
         key_file = self.dir / "key.json"
         if key_file.is_file():
