@@ -30,8 +30,12 @@ def test_shipped_models_verify_with_their_data_recipe():
         sim = default_simulator(model=name)
         assert isinstance(sim, CahnHilliardGenerator)
         assert sim.shape == gen.shape and sim.phases == gen.phases
-        assert sim.upsample == gen.config.simulator["upsample"] == 4
-        assert sim.params.kappa == gen.config.simulator["params"]["kappa"]
+        assert sim.upsample == gen.config.simulator["upsample"]
+        assert sim.params == CHParams(**gen.config.simulator["params"])
+    # ch2-default is trained on the default physics; ch3-default still ships the previous data's
+    assert default_simulator(model="ch2-default").params == CHParams()
+    assert default_simulator(model="ch2-default").upsample == 1
+    assert default_simulator(model="ch3-default").upsample == 4
     # without a model: the default physics at the requested shape
     plain = default_simulator(shape=(16, 16, 8), phases=2)
     assert plain.upsample == 1 and plain.params == CHParams()
