@@ -19,8 +19,29 @@ from typing import Any
 from apps import studies
 
 
+class _Background:
+    """A run in a daemon thread: ``_launch`` starts ``self._run``; ``stop`` sets the flag the run
+    reads between its steps; ``alive`` and ``join`` as for a thread."""
+
+    def _launch(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop between steps (the step in progress finishes and is kept)."""
+        self._stop.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 @dataclass
-class DesignRun:
+class DesignRun(_Background):
     """One design run: ``design_fn(**kwargs, budget=..., storage=..., study_name=...,
     should_stop=...)`` in a thread (``design_fn`` is :func:`invdesign.design` or one like it).
 
@@ -51,22 +72,8 @@ class DesignRun:
         if self.budget < 0:
             raise ValueError(f"budget must be >= 0 (got {self.budget})")
         self.state, self.started = "running", time.time()
-        self._thread = threading.Thread(target=self._run, name=f"design-{self.study_name}",
-                                        daemon=True)
-        self._thread.start()
+        self._launch(f"design-{self.study_name}")
         return self
-
-    def stop(self) -> None:
-        """Ask the run to stop after the trial in progress."""
-        self._stop.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def progress(self) -> dict[str, Any]:
         """Trial counts and best value read from the study (zeros before the study exists)."""
@@ -88,7 +95,7 @@ class DesignRun:
 
 
 @dataclass
-class RecipeRun:
+class RecipeRun(_Background):
     """One recipe search: ``recipe_fn(**kwargs, progress=..., should_stop=...)`` in a thread
     (``recipe_fn`` is :func:`invdesign.recipe`). With ``out_dir`` in ``kwargs`` every finished
     simulation is kept, so starting the same search again resumes it.
@@ -112,21 +119,8 @@ class RecipeRun:
 
     def start(self) -> "RecipeRun":
         self.state = "running"
-        self._thread = threading.Thread(target=self._run, name="recipe", daemon=True)
-        self._thread.start()
+        self._launch("recipe")
         return self
-
-    def stop(self) -> None:
-        """Stop before the next simulation (the one in progress finishes and is kept)."""
-        self._stop.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _on_event(self, event: dict) -> None:
         self.event = dict(event)
