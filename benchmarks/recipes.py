@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--fit", action="store_true", help="fit a surrogate from --table if the model has none")
     ap.add_argument("--shape", type=int, nargs=3, help="simulate at this shape with the default physics "
                     "(smoke runs; default: the model's own simulator)")
+    ap.add_argument("--max-time", type=float, help="longest annealing time a recipe may have (caps the "
+                    "verification cost: a run costs about time + 100 solver steps)")
     ap.add_argument("--recheck", action="store_true", help="re-simulate the first recipe with independent seeds")
     ap.add_argument("--no-fp", action="store_true", help="skip the feature predictor's recipe")
     ap.add_argument("--fp-samples", type=int, default=4)
@@ -107,7 +109,8 @@ def main() -> None:
             t0 = time.perf_counter()
             res = invdesign.recipe(tgt, args.tolerance, generator, surrogate=sur, simulator=simulator,
                                    verify_seeds=args.seeds, verify_recipes=args.verify_recipes,
-                                   seed=1000 + ti, out_dir=tmp, device=args.device)
+                                   seed=1000 + ti, out_dir=tmp, device=args.device,
+                                   bounds={"time": (1.0, args.max_time)} if args.max_time else None)
             wall = time.perf_counter() - t0
         first = res.summary()["recipes"][0]
         v = first["verification"] or {}
