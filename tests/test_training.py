@@ -191,3 +191,27 @@ def test_design_and_verify_end_to_end_on_a_real_tiny_model(trained, tmp_path):
         assert v.table["ABS_f_D"][i] == pytest.approx(objectives.describe(ref[i])["ABS_f_D"], rel=1e-9)
     assert v.mean["ABS_f_D"] == pytest.approx(v.table["ABS_f_D"].mean())
     assert v.distance_to_target == pytest.approx(abs(v.mean["ABS_f_D"] - 0.5) / 0.1)
+
+
+def test_recipe_predictions_stay_in_the_training_range(trained):
+    """An FP extrapolating past its data (phi 1.5, log_time -3) gives a recipe the simulator can run."""
+    out, _ = trained
+    g = generators.load(out)
+    stats = g.config.fp_outputs
+    lo = {k: stats.min[stats.names.index(k)] for k in ("phi", "log_time")}
+    hi = {k: stats.max[stats.names.index(k)] for k in ("phi", "log_time")}
+    raw = g.model.predict
+
+    def wild(latents):
+        p = raw(latents)
+        p["phi"] = torch.full_like(p["phi"], 1.5)
+        p["log_time"] = torch.full_like(p["log_time"], -3.0)
+        return p
+
+    g.model.predict = wild
+    lat = torch.zeros(2, *g.latent_shape)
+    p = g.predict(lat)
+    assert torch.allclose(p["phi"], torch.full((2,), hi["phi"]))
+    assert torch.allclose(p["log_time"], torch.full((2,), lo["log_time"]))
+    descriptor = next(k for k in stats.names if k not in ("phi", "chi", "log_time"))
+    assert torch.equal(p[descriptor], raw(lat)[descriptor].float())  # descriptors are not clipped

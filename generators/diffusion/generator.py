@@ -10,7 +10,7 @@ import torch
 from generators.diffusion.guidance import fp_guided
 from generators.diffusion.samplers import cfg, run_sampler, sampler_settings, start_noise
 from generators.diffusion.schedule import linear_schedule
-from generators.protocol import Samples
+from generators.protocol import RECIPE_NAMES, Samples
 
 _AUTO = "auto"
 
@@ -176,9 +176,18 @@ class LatentDiffusionGenerator:
     @torch.inference_mode()
     def predict(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """The feature predictor's outputs (raw units) per latent, each ``(B,)`` (float32, or
-        float64 for a float64 model)."""
+        float64 for a float64 model). Recipe outputs (``phi``, ``chi``, ``log_time``) are clipped
+        to the range of the training data: outside it the simulator never ran, and a recipe
+        such as ``phi >= 1`` could not be verified."""
         out = self.model.predict(latents.to(self.device))
-        return {k: v if v.dtype == torch.float64 else v.float() for k, v in out.items()}
+        out = {k: v if v.dtype == torch.float64 else v.float() for k, v in out.items()}
+        stats = getattr(self.config, "fp_outputs", None)
+        if stats is not None:
+            for k in RECIPE_NAMES:
+                if k in out and k in stats.names:
+                    j = stats.names.index(k)
+                    out[k] = out[k].clamp(float(stats.min[j]), float(stats.max[j]))
+        return out
 
     @torch.inference_mode()
     def encode(self, volumes: torch.Tensor, chunk: int | None = None) -> torch.Tensor:

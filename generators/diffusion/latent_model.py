@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from generators.diffusion.compact import CompactDenoiser, CompactFP, CompactVAE
+from generators.diffusion.compact import CompactDenoiser, CompactFP, CompactVAE, eps_from_output
+from generators.diffusion.schedule import linear_schedule
 from generators.diffusion.config import ModelConfig
 from generators.diffusion.periodic import ConvFP, PatchVAE
 
@@ -72,6 +73,7 @@ class CompactLatentModel(nn.Module):
         self.register_buffer("c_mean", _vec(config.conditions.mean, "cpu"), persistent=False)
         self.register_buffer("c_std", _vec([max(s, 1e-8) for s in config.conditions.std], "cpu"), persistent=False)
         self.register_buffer("y_mean", _vec(config.fp_outputs.mean, "cpu"), persistent=False)
+        self.register_buffer("alphabar", linear_schedule().alphabar.float(), persistent=False)
         self.register_buffer("y_std", _vec([max(s, 1e-8) for s in config.fp_outputs.std], "cpu"), persistent=False)
         self.eval()
 
@@ -85,7 +87,12 @@ class CompactLatentModel(nn.Module):
 
     def eps(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         ctx = None if context is None else self.normalise_conditions(context)
-        return self.denoiser(x, t, ctx)
+        out = self.denoiser(x, t, ctx)
+        prediction = getattr(self.denoiser, "prediction", "eps")
+        if prediction == "eps":
+            return out
+        i = (t.float() * self.alphabar.numel()).round().long().clamp(0, self.alphabar.numel() - 1)
+        return eps_from_output(out, x, self.alphabar[i], prediction)
 
     def encode(self, volumes: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
         """uint8 labels ``(B, X, Y, Z)`` -> diffusion-space latents (``mu``, or a draw when ``sample``)."""

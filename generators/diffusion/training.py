@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from generators.cahn_hilliard.generator import simulator_spec
-from generators.diffusion.compact import EMA
+from generators.diffusion.compact import EMA, eps_from_output
 from generators.diffusion.config import ModelConfig, Stats
 from generators.diffusion.data import VolumeSet, random_crops
 from generators.diffusion.latent_model import CompactLatentModel, build_networks, vae_factor
@@ -162,6 +162,7 @@ class Trainer:
             opt.load_state_dict(torch.load(paths["optim"], map_location=self.device, weights_only=True))
             if ema is not None and paths["ema"].is_file():
                 ema.module.load_state_dict(load_file(str(paths["ema"]), device=str(self.device)))
+                ema.updates = int(state["step"])
         warm = max(1, min(100, total // 10))
 
         def lr_at(s: int) -> float:
@@ -371,6 +372,17 @@ class Trainer:
         ab = sched.alphabar.float().to(self.device)
         den = self.build_denoiser()
         ema = EMA(den, t["ema"])
+        v_pred = getattr(den, "prediction", "eps") == "v"
+        # min-SNR-gamma weighting (Hang et al. 2023): min(SNR, gamma) / SNR for eps, / (SNR + 1) for v
+        snr = ab / (1 - ab).clamp_min(1e-12)
+        gamma = t.get("min_snr")
+        weight = (snr.clamp(max=float(gamma)) / (snr + 1 if v_pred else snr)) if gamma else torch.ones_like(snr)
+
+        def target(x0, i, noise):
+            if not v_pred:
+                return noise
+            a = ab[i].view(-1, 1, 1, 1, 1)
+            return a.sqrt() * noise - (1 - a).sqrt() * x0
 
         def noisy(x0, i, noise):
             a = ab[i].sqrt().view(-1, 1, 1, 1, 1)
@@ -385,7 +397,8 @@ class Trainer:
             ctx = ctr[j].clone()
             drop = (torch.rand(b, generator=gen) < t["cond_dropout"]).to(self.device)
             ctx[drop] = float("nan")
-            return F.mse_loss(den(noisy(x0, i, noise), i.float() / sched.T, ctx).float(), noise)
+            err = (den(noisy(x0, i, noise), i.float() / sched.T, ctx).float() - target(x0, i, noise)).pow(2)
+            return (err.mean(dim=(1, 2, 3, 4)) * weight[i]).mean()
 
         vgen = torch.Generator().manual_seed(7)
         reps = max(1, 64 // max(1, vmu.shape[0]))
@@ -394,8 +407,10 @@ class Trainer:
         vnoise = torch.randn(vx0.shape, generator=vgen).to(self.device)
         vctx = cva.repeat(reps, 1)
 
-        def val(m):
-            return F.mse_loss(m(noisy(vx0, vi, vnoise), vi.float() / sched.T, vctx).float(), vnoise)
+        def val(m):  # always the epsilon error, whatever the network predicts
+            out = m(noisy(vx0, vi, vnoise), vi.float() / sched.T, vctx).float()
+            eps = eps_from_output(out, noisy(vx0, vi, vnoise), ab[vi], getattr(m, "prediction", "eps"))
+            return F.mse_loss(eps, vnoise)
 
         return self._loop("denoiser", den, step, val, t, steps, resume, ema=ema)
 
