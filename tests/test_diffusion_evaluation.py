@@ -155,3 +155,21 @@ def test_cli_evaluate_unknown_model():
 
     bad = CliRunner().invoke(app, ["evaluate", "no-such-model"])
     assert bad.exit_code == 2 and "shipped models" in bad.output
+
+
+def test_conditions_outside_the_training_range_are_reported_apart():
+    from generators.diffusion.evaluation import conditioning_in_bounds
+
+    cond = np.array([[0.2, 0.5], [0.4, 0.5], [0.5, 0.6], [0.6, 0.9]])  # rows 0 and 3 outside
+    bounds = np.array([[0.3, 0.4], [0.7, 0.8]])
+    truth = np.repeat(cond, 2, axis=0)
+    measured = {"a": truth[:, 0].copy(), "b": truth[:, 1].copy()}
+    measured["a"][[0, 1, 6, 7]] += 0.3  # only the outside conditions are missed
+    rep = conditioning_in_bounds(measured, cond, 2, ["a", "b"], bounds)
+    assert rep["conditions_in_bounds"] == 2
+    inb = rep["conditioning_in_bounds"]
+    assert inb["a"]["mae"] == pytest.approx(0.0, abs=1e-12) and inb["a"]["r2"] == pytest.approx(1.0)
+    assert inb["b"]["mae"] == pytest.approx(0.0, abs=1e-12)
+    # every condition inside (or fewer than 2): no separate report
+    assert "conditioning_in_bounds" not in conditioning_in_bounds(measured, cond, 2, ["a", "b"],
+                                                                  np.array([[0.0, 0.0], [1.0, 1.0]]))

@@ -69,6 +69,36 @@ def _measure(describe: Describe, volumes: torch.Tensor, chunk: int = 64) -> dict
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def conditioning(measured: dict[str, np.ndarray], cond: np.ndarray, n_samples: int, names: list[str]) -> dict:
+    """Per condition name: R^2 and MAE of every sample and of each condition's mean.
+
+    ``measured``: name -> ``(m * n_samples,)`` (row ``i * n_samples + j`` is sample ``j`` of
+    condition ``i``); ``cond``: ``(m, d)`` the requested conditions, columns in ``names`` order."""
+    out = {}
+    target = np.repeat(cond, n_samples, axis=0)
+    for j, k in enumerate(names):
+        if k not in measured:
+            continue
+        per_sample = r2_mae(measured[k], target[:, j])
+        means = r2_mae(measured[k].reshape(len(cond), n_samples).mean(1), cond[:, j])
+        out[k] = {**per_sample, "r2_of_means": means["r2"], "mae_of_means": means["mae"]}
+    return out
+
+
+def conditioning_in_bounds(measured: dict[str, np.ndarray], cond: np.ndarray, n_samples: int,
+                           names: list[str], bounds: np.ndarray) -> dict:
+    """``{"conditions_in_bounds": k}`` and, when 2 <= k < m, ``"conditioning_in_bounds"``: the
+    :func:`conditioning` report of the ``k`` conditions inside ``bounds`` ``(2, d)`` (the training
+    data's range, which a design searches). Held-out simulations can lie outside it."""
+    inside = ((cond >= bounds[0]) & (cond <= bounds[1])).all(1)
+    out: dict = {"conditions_in_bounds": int(inside.sum())}
+    if 2 <= inside.sum() < len(cond):
+        rows = np.repeat(inside, n_samples)
+        out["conditioning_in_bounds"] = conditioning({k: v[rows] for k, v in measured.items()},
+                                                     cond[inside], n_samples, names)
+    return out
+
+
 def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8, n_samples: int = 4,
              n_diversity: int = 8, sampler: str | None = None, steps: int | None = None,
              guidance: float | None = None, seed: int = 0, describe: Describe | None = None,
@@ -106,19 +136,14 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
     kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance}
     s = generator.sample(torch.as_tensor(cond, dtype=torch.float32), n=n_samples, seed=seed, **kw)
     measured = _measure(describe, s.volumes)
-    target = np.repeat(cond, n_samples, axis=0)
     report: dict = {"model": repr(generator), "n_conditions": len(cond), "n_samples": n_samples,
                     "sampler": sampler or generator.config.sampler.get("name"),
                     "steps": steps or generator.config.sampler.get("steps"),
                     "fp_guidance": generator.config.sampler.get("fp_guidance", 0.0) if fp_guidance is None else fp_guidance,
                     "conditioning": {},
                     "unmeasured_conditions": [k for k in names if k not in measured]}
-    for j, k in enumerate(names):
-        if k not in measured:
-            continue
-        per_sample = r2_mae(measured[k], target[:, j])
-        means = r2_mae(measured[k].reshape(len(cond), n_samples).mean(1), cond[:, j])
-        report["conditioning"][k] = {**per_sample, "r2_of_means": means["r2"], "mae_of_means": means["mae"]}
+    report["conditioning"] = conditioning(measured, cond, n_samples, names)
+    report.update(conditioning_in_bounds(measured, cond, n_samples, names, generator.bounds.double().numpy()))
     if data is not None:
         latents = generator.encode(data.volumes)
         decoded = generator.decode(latents).cpu()
