@@ -65,6 +65,42 @@ def _runs(lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return run_of, first_voxel
 
 
+_DIRECTIONS = ((1, 0), (0, 1), (1, 1), (1, -1))
+
+
+def _neighbour_columns(shape: tuple[int, ...], wrap: tuple[bool, bool],
+                       device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Forward lateral neighbours of every column of a ``(B, X, Y, Z)`` batch.
+
+    Returns the flat index of voxel z = 0 of the neighbouring column, ``(D, columns)`` int64 for
+    the D forward directions of :data:`_DIRECTIONS` that exist (axes of size 1 have none), and a
+    ``(D, columns)`` bool mask of the neighbours that exist (``None`` when all do: both axes wrap).
+    Columns past a non-wrapping side point at themselves and are masked out.
+    """
+    b, nx, ny, nz = shape
+    dirs = [(dx, dy) for dx, dy in _DIRECTIONS if (nx > 1 or not dx) and (ny > 1 or not dy)]
+    col = torch.arange(b * nx * ny, device=device)
+    y = col % ny
+    x = torch.div(col, ny, rounding_mode="floor") % nx
+    dx = torch.tensor([d[0] for d in dirs], device=device, dtype=torch.int64).view(-1, 1)
+    dy = torch.tensor([d[1] for d in dirs], device=device, dtype=torch.int64).view(-1, 1)
+    x2, y2 = x + dx, y + dy
+    ok = None
+    if wrap[0]:
+        x2 = x2.remainder_(nx)
+    else:
+        ok = x2 < nx
+    if wrap[1]:
+        y2 = y2.remainder_(ny)
+    else:
+        inside = (y2 >= 0) & (y2 < ny)
+        ok = inside if ok is None else ok & inside
+    nb = (col + (x2 - x) * ny + (y2 - y)) * nz
+    if ok is not None:
+        nb = torch.where(ok, nb, col * nz)
+    return nb, ok
+
+
 def _run_edges(lab: torch.Tensor, run_of: torch.Tensor, first_voxel: torch.Tensor,
                wrap: tuple[bool, bool], phases: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Edges ``(u, v)`` (int64 run indices) between same-label runs in neighbouring columns.
@@ -75,13 +111,14 @@ def _run_edges(lab: torch.Tensor, run_of: torch.Tensor, first_voxel: torch.Tenso
     along a column, so the same-label runs of the range are every other one from the first of them
     and are listed directly; otherwise the whole range is listed and filtered.
     """
-    b, nx, ny, nz = lab.shape
+    nz = lab.shape[3]
     dev = lab.device
     total = lab.numel()
     label = torch.index_select(lab.reshape(-1), 0, first_voxel)
     end = torch.cat([first_voxel[1:], first_voxel.new_full((1,), total)]).sub_(1)
-    runs = torch.arange(first_voxel.numel(), device=dev)
-    if not set(range(int(label.max()) + 1)) <= set(phases):  # some label is not connected
+    runs = None
+    top = int(label.max())
+    if not set(range(top + 1)) <= set(phases):  # some label present is not connected
         keep = torch.zeros_like(label, dtype=torch.bool)
         for p in phases:
             keep |= label == p
@@ -91,51 +128,39 @@ def _run_edges(lab: torch.Tensor, run_of: torch.Tensor, first_voxel: torch.Tenso
         first, end, lab_u = first_voxel[runs], end[runs], label[runs]
     else:
         first, lab_u = first_voxel, label
-    alternating = int(label.max()) <= 1
+    alternating = top <= 1
     col = torch.div(first, nz, rounding_mode="floor")
     base = col * nz
     lo = (first - base).sub_(1).clamp_(min=0)  # z range widened by one voxel, clipped to the film
     hi = (end - base).add_(1).clamp_(max=nz - 1)
-    y = col % ny
-    x = torch.div(col, ny, rounding_mode="floor") % nx
-    dirs = [(dx, dy) for dx, dy in ((1, 0), (0, 1), (1, 1), (1, -1)) if (nx > 1 or not dx) and (ny > 1 or not dy)]
-    if not dirs:
-        return runs[:0], runs[:0]
-    dx = torch.tensor([d[0] for d in dirs], device=dev).view(-1, 1)
-    dy = torch.tensor([d[1] for d in dirs], device=dev).view(-1, 1)
-    x2, y2 = x + dx, y + dy  # (D, R)
-    ok = None
-    if wrap[0]:
-        x2 = x2.remainder_(nx)
-    else:
-        ok = x2 < nx
-        x2.clamp_(max=nx - 1)
-    if wrap[1]:
-        y2 = y2.remainder_(ny)
-    else:
-        inside = (y2 >= 0) & (y2 < ny)
-        ok = inside if ok is None else ok & inside
-        y2.clamp_(0, ny - 1)
-    # flat index of voxel (x2, y2, 0) of the same volume
-    base2 = (base + ((x2 - x) * ny + (y2 - y)) * nz).view(-1)
-    r_lo = torch.index_select(run_of, 0, base2 + lo.repeat(len(dirs))).long()
-    r_hi = torch.index_select(run_of, 0, base2.add_(hi.repeat(len(dirs)))).long()
-    u_all = runs.repeat(len(dirs))
+    nb, ok = _neighbour_columns(tuple(lab.shape), wrap, dev)
+    n_dir, n_col = nb.shape
+    if n_dir == 0:
+        empty = torch.zeros(0, dtype=torch.int64, device=dev)
+        return empty, empty
+    n = first.numel()
+    at = (col + torch.arange(0, n_dir * n_col, n_col, device=dev).view(-1, 1)).view(-1)
+    base2 = torch.index_select(nb.view(-1), 0, at).view(n_dir, n)
+    r_lo = torch.index_select(run_of, 0, (base2 + lo).view(-1)).long()
+    r_hi = torch.index_select(run_of, 0, base2.add_(hi).view(-1)).long()
     if alternating:
         # first same-label run of the range, then every other one
-        r_lo += torch.index_select(label, 0, r_lo) != lab_u.repeat(len(dirs))
-        count = (r_hi - r_lo).div_(2, rounding_mode="floor").add_(1).clamp_(min=0)
+        r_lo.view(n_dir, n).add_(torch.index_select(label, 0, r_lo).view(n_dir, n) != lab_u)
+        count = r_hi.sub_(r_lo).div_(2, rounding_mode="floor").add_(1).clamp_(min=0)
         step = 2
     else:
-        count = r_hi - r_lo + 1
+        count = r_hi.sub_(r_lo).add_(1)
         step = 1
     if ok is not None:
-        count *= ok.view(-1)
+        count *= torch.index_select(ok.view(-1), 0, at)
+    # the k-th pair of segment i is (u_i, r_lo_i + step * k) and sits at offs_i + k
     offs = torch.cumsum(count, 0).sub_(count)
     seg = torch.repeat_interleave(torch.arange(count.numel(), device=dev), count)
-    u = torch.index_select(u_all, 0, seg)
-    k = torch.arange(seg.numel(), device=dev).sub_(torch.index_select(offs, 0, seg))
-    v = torch.index_select(r_lo, 0, seg).add_(k, alpha=step)
+    pos = torch.arange(seg.numel(), device=dev)
+    v = torch.index_select(r_lo.sub_(offs, alpha=step), 0, seg).add_(pos, alpha=step)
+    u = seg.remainder_(n)
+    if runs is not None:
+        u = torch.index_select(runs, 0, u)
     if not alternating:
         same = torch.index_select(label, 0, u) == torch.index_select(label, 0, v)
         u, v = u[same], v[same]
