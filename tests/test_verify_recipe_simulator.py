@@ -32,10 +32,10 @@ def test_shipped_models_verify_with_their_data_recipe():
         assert sim.shape == gen.shape and sim.phases == gen.phases
         assert sim.upsample == gen.config.simulator["upsample"]
         assert sim.params == CHParams(**gen.config.simulator["params"])
-    # ch2-default is trained on the default physics; ch3-default still ships the previous data's
-    assert default_simulator(model="ch2-default").params == CHParams()
-    assert default_simulator(model="ch2-default").upsample == 1
-    assert default_simulator(model="ch3-default").upsample == 4
+    # both shipped models are trained on the default physics at full resolution
+    for name in ("ch2-default", "ch3-default"):
+        assert default_simulator(model=name).params == CHParams()
+        assert default_simulator(model=name).upsample == 1
     # without a model: the default physics at the requested shape
     plain = default_simulator(shape=(16, 16, 8), phases=2)
     assert plain.upsample == 1 and plain.params == CHParams()
