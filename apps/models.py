@@ -7,13 +7,15 @@ call and summarises what the generator declares (conditions, ranges, training su
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-SHIPPED = ("ch2-default", "ch3-default")
-PACKS = ("experimental", "ch_2phase", "ch_3phase")
+from generators.diffusion.model_dir import available_models
+from generators.microgen3d.packs import PACKS as _PACK_TABLE
+
+#: The paper's pack names (the one table: ``generators.microgen3d.PACKS``).
+PACKS = tuple(_PACK_TABLE)
 _PACK_FILES = ("vae", "fp", "ddpm")
 
 Factory = Callable[[str], Any]
@@ -21,12 +23,7 @@ Factory = Callable[[str], Any]
 
 def shipped_names() -> list[str]:
     """Names accepted by ``generators.load`` without a directory (those shipped in the package)."""
-    try:
-        weights = Path(importlib.import_module("generators").__file__).parent / "weights"
-    except (ImportError, TypeError):
-        return list(SHIPPED)
-    found = sorted(p.name for p in weights.iterdir() if p.is_dir()) if weights.is_dir() else []
-    return found or list(SHIPPED)
+    return available_models()
 
 
 def find_pack_files(directory: str | Path) -> dict[str, Path]:

@@ -98,6 +98,15 @@ def test_model_summary_and_loading_errors(tmp_path):
         models.load_model(str(tmp_path))
 
 
+def test_model_choices_come_from_generators():
+    """The shipped names and pack names the dashboard offers are the generators' own tables."""
+    from generators.diffusion.model_dir import available_models
+    from generators.microgen3d import PACKS
+
+    assert models.shipped_names() == available_models() and {"ch2-default", "ch3-default"} <= set(available_models())
+    assert models.PACKS == tuple(PACKS) == ("experimental", "ch_2phase", "ch_3phase")
+
+
 def test_storage_specs_and_masking(tmp_path):
     assert studies.mask_url("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
     assert studies.mask_url("sqlite:///a.db") == "sqlite:///a.db"

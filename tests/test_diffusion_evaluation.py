@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import generators
 from generators.diffusion import CompactLatentModel, ModelConfig, Stats, save_model
 from generators.diffusion.data import load_shards
-from generators.diffusion.evaluation import evaluate, pairwise_disagreement, r2_mae
+from generators.diffusion.evaluation import conditioning_at, evaluate, pairwise_disagreement, pearson, r2_mae
 from generators.diffusion.synthetic import volume_labels, write_synthetic_shards
 
 SHAPE = (16, 16, 8)
@@ -138,6 +138,40 @@ def test_evaluate_scores_an_exact_generator_one():
     g3 = EchoGenerator()
     rep3 = evaluate(g3, None, n_conditions=12, n_samples=2, n_diversity=3, describe=g3.describer(swap=True))
     assert all(rep3["conditioning"][k]["r2"] < 0.5 for k in CONDS)
+
+
+def test_pearson_against_hand_values():
+    assert pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.5]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1])
+    assert pearson([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    assert math.isnan(pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))
+
+
+class PredictingEchoGenerator(EchoGenerator):
+    """An echo generator whose FP predicts ``phi`` as twice the first condition."""
+
+    def sample(self, conditions, n=1, seed=None, **kw):
+        s = super().sample(conditions, n, seed, **kw)
+        return generators.Samples(volumes=s.volumes, conditions=s.conditions,
+                                  predicted={"phi": 2 * s.conditions[:, 0], "other": s.conditions[:, 1]})
+
+
+def test_conditioning_at_scores_given_conditions_and_recipes():
+    cond = np.stack([np.linspace(0.3, 0.7, 6), np.linspace(0.4, 0.1, 6) ** 2], axis=1)
+    g = PredictingEchoGenerator()
+    rep = conditioning_at(g, cond, recipe={"phi": 2 * cond[:, 0], "chi": cond[:, 1]}, n_samples=2,
+                          describe=g.describer())
+    assert np.allclose(np.array(g.rows), np.repeat(cond, 2, axis=0))  # the rows asked for, n each
+    for k in CONDS:
+        c = rep["conditioning"][k]
+        assert c["r2"] == pytest.approx(1.0, abs=1e-6) and c["r"] == pytest.approx(1.0, abs=1e-6)
+        assert c["mae"] == pytest.approx(0.0, abs=1e-6)
+    assert set(rep["recipe"]) == {"phi"}  # chi is not predicted
+    assert rep["recipe"]["phi"]["mae"] == pytest.approx(0.0, abs=1e-6)
+    assert rep["measured"][CONDS[0]].shape == (12,) and set(rep["predicted"]) == {"phi", "other"}
+    # a generator with its columns reversed follows neither condition (here: anti-correlated)
+    g2 = PredictingEchoGenerator()
+    rev = conditioning_at(g2, cond, describe=g2.describer(swap=True))
+    assert all(rev["conditioning"][k]["r2"] < 0 and rev["conditioning"][k]["r"] < 0 for k in CONDS)
 
 
 def test_cli_evaluate(tmp_path):

@@ -165,7 +165,7 @@ def test_design_and_verify_end_to_end_on_a_real_tiny_model(trained, tmp_path):
     import objectives
     from generators.cahn_hilliard import CahnHilliardGenerator
     from invdesign import design, verify
-    from invdesign.verification import recipe_conditions
+    from invdesign.verification import recipe_conditions, run_seed
 
     res = design({"ABS_f_D": 0.5}, 0.1, model=str(trained[0]), budget=3, samples_per_trial=2, seed=0,
                  out_dir=tmp_path / "design")
@@ -191,6 +191,25 @@ def test_design_and_verify_end_to_end_on_a_real_tiny_model(trained, tmp_path):
         assert v.table["ABS_f_D"][i] == pytest.approx(objectives.describe(ref[i])["ABS_f_D"], rel=1e-9)
     assert v.mean["ABS_f_D"] == pytest.approx(v.table["ABS_f_D"].mean())
     assert v.distance_to_target == pytest.approx(abs(v.mean["ABS_f_D"] - 0.5) / 0.1)
+    # a model that recorded other physics is verified with those (the block is read, not assumed)
+    import shutil
+
+    other = tmp_path / "other_physics"
+    shutil.copytree(trained[0], other)
+    config = json.loads((other / "config.json").read_text())
+    config["simulator"].setdefault("params", {})["kappa"] = 3.0
+    (other / "config.json").write_text(json.dumps(config))
+    row = best.copy()
+    row["phi"], row["chi"], row["log_time"] = 0.5, 3.0, 1.5  # a recipe that phase-separates
+    ours, theirs = (verify(row, targets={"ABS_f_D": 0.5}, tolerance=0.1, seeds=2, model=str(m))
+                    for m in (trained[0], other))
+    for result, params in ((ours, None), (theirs, {"kappa": 3.0})):
+        s = CahnHilliardGenerator(shape=SHAPE, phases=2, params=params)
+        runs = [s.sample(recipe_conditions(s, result.recipe), n=1, seed=run_seed(0, j)).volumes[0].numpy()
+                for j in range(2)]  # verify's run j has seed run_seed(0, j)
+        assert np.array_equal(result.volumes, np.stack(runs))
+        assert len(np.unique(result.volumes)) == 2  # phase-separated: the physics shows
+    assert not np.array_equal(ours.volumes, theirs.volumes)
 
 
 def test_recipe_predictions_stay_in_the_training_range(trained):

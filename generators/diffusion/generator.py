@@ -4,11 +4,12 @@ and the feature predictor's outputs (descriptors and recipe). Meets ``generators
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 
 from generators.diffusion.guidance import fp_guided
-from generators.diffusion.samplers import cfg, run_sampler, sampler_settings, start_noise
+from generators.diffusion.samplers import EpsFn, cfg, run_sampler, sampler_settings, start_noise
 from generators.diffusion.schedule import linear_schedule
 from generators.protocol import RECIPE_NAMES, Samples
 
@@ -124,16 +125,24 @@ class LatentDiffusionGenerator:
             raise ValueError("conditions contain NaN or inf")
         return c.to(self.device)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def sample_latents(self, conditions, n: int = 1, seed: int | None = None, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None,
                        batch_size: int | None = None, eta: float | None = None,
-                       fp_guidance: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       fp_guidance: float | None = None,
+                       wrap: Callable[[EpsFn], EpsFn] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions ``(m * n, d)``.
 
         The sampler settings are :func:`~generators.diffusion.samplers.sampler_settings` of the
         call over ``config.sampler``; each batch of ``batch_size`` rows draws its start noise and
         then its step noise from the one seeded generator, in order.
+
+        ``wrap`` is where other guidance plugs in: it takes the denoiser callable (after
+        classifier-free guidance and descriptor guidance) and returns one with the same contract
+        (:data:`~generators.diffusion.samplers.EpsFn`), e.g. ``lambda eps: guide_x0(eps,
+        gen.schedule, edit)`` to edit the predicted clean latent. Sampling runs under
+        ``torch.no_grad`` (not inference mode), so a wrapper may use autograd inside
+        ``torch.enable_grad()``.
         """
         if isinstance(n, bool) or int(n) != n or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -143,6 +152,8 @@ class LatentDiffusionGenerator:
         eps = cfg(self.eps_fn(), float(settings["guidance"]), self.model.null_context)
         if settings.get("fp_guidance"):
             eps = fp_guided(eps, self.model, self.schedule, float(settings["fp_guidance"]))
+        if wrap is not None:
+            eps = wrap(eps)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
         size = int(batch_size or self.batch_size)
@@ -198,7 +209,7 @@ class LatentDiffusionGenerator:
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
                steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
                decode_chunk: int | None = None, eta: float | None = None,
-               fp_guidance: float | None = None) -> Samples:
+               fp_guidance: float | None = None, wrap: Callable[[EpsFn], EpsFn] | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters
@@ -224,9 +235,11 @@ class LatentDiffusionGenerator:
             Descriptor guidance (:mod:`generators.diffusion.guidance`): the fraction of the FP's
             error on the conditions removed at each step (0 = off; default from the config's
             ``sampler.fp_guidance``). Needs an FP that predicts every condition.
+        wrap : callable, optional
+            Wraps the denoiser callable, e.g. for other guidance (see :meth:`sample_latents`).
         """
         latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size,
-                                            eta=eta, fp_guidance=fp_guidance)
+                                            eta=eta, fp_guidance=fp_guidance, wrap=wrap)
         return Samples(volumes=self.decode(latents, decode_chunk), conditions=rows, latents=latents,
                        predicted=self.predict(latents))
 
