@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import generators  # noqa: E402
-from generators.diffusion.evaluation import conditioning_at  # noqa: E402
+from generators.diffusion.evaluation import below_floors, conditioning_at  # noqa: E402
 from generators.protocol import RECIPE_NAMES  # noqa: E402
 
 HELDOUT = ROOT / "tests" / "data" / "shipped_heldout.json"
@@ -60,23 +60,6 @@ def test_floors() -> dict:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "FLOORS" for t in node.targets):
             return ast.literal_eval(node.value)
     raise SystemExit(f"no FLOORS table in {TEST}")
-
-
-def below_floors(report: dict, floors: dict) -> dict[str, str]:
-    """Each name whose score misses its floor (``r2``/``r`` at least, ``mae`` at most), with why."""
-    scores = {**report["conditioning"], **report["recipe"]}
-    bad = {}
-    for name, floor in floors.items():
-        got = scores.get(name)
-        if got is None:
-            bad[name] = "not measured"
-            continue
-        for key, limit in floor.items():
-            value = got[key]
-            ok = value <= limit if key == "mae" else value >= limit  # NaN fails both
-            if not ok:
-                bad[name] = f"{key} {value:.3f} vs floor {limit}"
-    return bad
 
 
 def variant_conditions(cond: np.ndarray, names: tuple[str, ...], variant: str | None) -> np.ndarray:

@@ -207,3 +207,14 @@ def test_conditions_outside_the_training_range_are_reported_apart():
     # every condition inside (or fewer than 2): no separate report
     assert "conditioning_in_bounds" not in conditioning_in_bounds(measured, cond, 2, ["a", "b"],
                                                                   np.array([[0.0, 0.0], [1.0, 1.0]]))
+
+
+def test_below_floors_names_each_miss():
+    from generators.diffusion.evaluation import below_floors
+
+    report = {"conditioning": {"a": {"r2": 0.9, "r": 0.95}, "b": {"r2": float("nan"), "r": 0.1}},
+              "recipe": {"phi": {"mae": 0.05, "r": 0.99}}}
+    floors = {"a": {"r2": 0.8, "r": 0.9}, "b": {"r2": 0.0}, "phi": {"mae": 0.02}, "chi": {"mae": 1.0}}
+    bad = below_floors(report, floors)
+    assert set(bad) == {"b", "phi", "chi"}
+    assert bad["phi"] == "mae 0.050 vs floor 0.02" and bad["chi"] == "not measured"

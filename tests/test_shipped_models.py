@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import generators
-from generators.diffusion.evaluation import conditioning_at
+from generators.diffusion.evaluation import below_floors, conditioning_at
 from generators.diffusion.model_dir import WEIGHTS_DIR, available_models
 from tests.reference_data import DATA
 
@@ -67,22 +67,6 @@ def heldout_labels(name: str) -> dict[str, np.ndarray]:
     d = json.loads((DATA / "shipped_heldout.json").read_text())[name]
     rows = np.asarray(d["rows"], dtype=float)
     return {k: rows[:, j] for j, k in enumerate(d["names"])}
-
-
-def below_floors(report: dict, floors: dict) -> dict[str, str]:
-    """Each name of ``floors`` whose score in ``report`` (``conditioning_at``) misses its floor."""
-    scores = {**report["conditioning"], **report["recipe"]}
-    bad = {}
-    for name, floor in floors.items():
-        got = scores.get(name)
-        if got is None:
-            bad[name] = "not measured"
-            continue
-        for key, limit in floor.items():
-            ok = got[key] <= limit if key == "mae" else got[key] >= limit  # NaN fails both
-            if not ok:
-                bad[name] = f"{key} {got[key]:.3f} vs floor {limit}"
-    return bad
 
 
 @pytest.fixture(scope="module", params=sorted(SHIPPED))

@@ -242,3 +242,21 @@ def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | No
             t = np.repeat(np.asarray(true, float), n_samples)
             out["recipe"][k] = {**r2_mae(out["predicted"][k], t), "r": pearson(out["predicted"][k], t)}
     return out
+
+
+def below_floors(report: dict, floors: dict) -> dict[str, str]:
+    """Each name of ``floors`` (``{name: {"r2" | "r": at least, "mae": at most}}``) whose score in
+    ``report`` (:func:`conditioning_at`: ``conditioning`` and ``recipe``) misses it, with why."""
+    scores = {**report["conditioning"], **report["recipe"]}
+    bad = {}
+    for name, floor in floors.items():
+        got = scores.get(name)
+        if got is None:
+            bad[name] = "not measured"
+            continue
+        for key, limit in floor.items():
+            value = got[key]
+            ok = value <= limit if key == "mae" else value >= limit  # NaN fails both
+            if not ok:
+                bad[name] = f"{key} {value:.3f} vs floor {limit}"
+    return bad
