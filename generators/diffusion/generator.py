@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from generators.diffusion.guidance import fp_guided
+from generators.diffusion.latent_model import TRAINABLE_FAMILIES
 from generators.diffusion.samplers import EpsFn, cfg, run_sampler, sampler_settings, start_noise
 from generators.diffusion.schedule import linear_schedule
 from generators.protocol import RECIPE_NAMES, Samples
@@ -177,12 +178,17 @@ class LatentDiffusionGenerator:
     def decode(self, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Latents ``(B, *latent_shape)`` -> uint8 label volumes ``(B, X, Y, Z)``, decoded
         ``chunk`` (default ``decode_chunk``) at a time."""
+        return self._in_chunks(self.model.decode, latents, chunk, torch.uint8)
+
+    def _in_chunks(self, fn, latents: torch.Tensor, chunk: int | None, dtype: torch.dtype) -> torch.Tensor:
+        """``fn`` (latents -> volumes) over ``chunk`` latents at a time under autocast,
+        concatenated; an empty ``(0, X, Y, Z)`` tensor of ``dtype`` for no latents."""
         chunk = int(chunk or self.decode_chunk)
         parts = []
         for s in range(0, latents.shape[0], chunk):
             with self._autocast():
-                parts.append(self.model.decode(latents[s:s + chunk].to(self.device)))
-        return torch.cat(parts) if parts else torch.zeros((0, *self.shape), dtype=torch.uint8, device=self.device)
+                parts.append(fn(latents[s:s + chunk].to(self.device)))
+        return torch.cat(parts) if parts else torch.zeros((0, *self.shape), dtype=dtype, device=self.device)
 
     @torch.inference_mode()
     def predict(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -194,7 +200,7 @@ class LatentDiffusionGenerator:
         out = self.model.predict(latents.to(self.device))
         out = {k: v if v.dtype == torch.float64 else v.float() for k, v in out.items()}
         stats = getattr(self.config, "fp_outputs", None)
-        if stats is not None and self.config.family in ("compact", "periodic"):  # our training data's range
+        if stats is not None and self.config.family in TRAINABLE_FAMILIES:  # our training data's range
             for k in RECIPE_NAMES:
                 if k in out and k in stats.names:
                     j = stats.names.index(k)

@@ -407,10 +407,11 @@ class Trainer:
         vnoise = torch.randn(vx0.shape, generator=vgen).to(self.device)
         vctx = cva.repeat(reps, 1)
 
+        vxt = noisy(vx0, vi, vnoise)
+
         def val(m):  # always the epsilon error, whatever the network predicts
-            out = m(noisy(vx0, vi, vnoise), vi.float() / sched.T, vctx).float()
-            eps = eps_from_output(out, noisy(vx0, vi, vnoise), ab[vi], getattr(m, "prediction", "eps"))
-            return F.mse_loss(eps, vnoise)
+            out = m(vxt, vi.float() / sched.T, vctx).float()
+            return F.mse_loss(eps_from_output(out, vxt, ab[vi], getattr(m, "prediction", "eps")), vnoise)
 
         return self._loop("denoiser", den, step, val, t, steps, resume, ema=ema)
 

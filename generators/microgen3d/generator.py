@@ -83,12 +83,7 @@ class MicroGen3D(LatentDiffusionGenerator):
     @torch.inference_mode()
     def decode_grey(self, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         """Latents ``(B, L, x, y, z)`` -> grey volumes ``(B, X, Y, Z)`` in [0, 1], in chunks."""
-        chunk = int(chunk or self.decode_chunk)
-        parts = []
-        for s in range(0, latents.shape[0], chunk):
-            with self._autocast():
-                parts.append(self.model.decode_grey(latents[s:s + chunk].to(self.device)))
-        return torch.cat(parts) if parts else torch.zeros((0, *self.shape), dtype=self.dtype, device=self.device)
+        return self._in_chunks(self.model.decode_grey, latents, chunk, self.dtype)
 
 
 def load_pack(pack: str | PackConfig, vae, fp, ddpm, device: torch.device | str = "cpu",
