@@ -11,12 +11,18 @@ Stages (each resumable; run in order; everything is seeded)::
 
 As run for the shipped weights: ``simulate`` (2 worker processes, 1 torch thread each), ``label``
 beside it, then both models' ``train --threads 1`` side by side, ``evaluate``, ``figure``, ``ship``.
+The second build added 24 training series (``simulate`` again: the new blocks of
+``scripts/default_models/simulate.py``, one worker, 26 min), kept the VAEs, re-encoded every
+volume, retrained the FPs and continued the first build's denoisers on all 64 series to the
+``OVERRIDES`` step counts (``train --stages fp,denoiser`` on a copy of the first build's checkpoints;
+the cosine learning rate restarts from the new total).
 
 Data (``scripts/default_models/simulate.py``): the project's default physics, nothing else:
 ``generators.cahn_hilliard.simulate`` with ``CHParams()`` (kappa 1, mobility 1, grid spacing 1, the
 default adaptive dt) at the full 128x128x64 resolution, phi 0.3-0.7 and chi 2.5-4.0 (Latin
-hypercube), snapshots at 10 log-spaced times from t = 300 to 10,000 (series that stop at
-t ~ 3,100 are cheaper and cover the middle of the range more densely). Held-out series: another
+hypercubes: 40 series over the range, then 8 at phi 0.30-0.36, 8 at 0.64-0.70 and 8 more over the
+range), snapshots at 10 log-spaced times from t = 300 to 10,000 (series that stop at t ~ 3,100 are
+cheaper and cover the middle of the range more densely). Held-out series: another
 design seed and other noise seeds. Labels (``scripts/default_models/label.py``): the two- and
 three-phase maps of every snapshot described by ``objectives.describe_batch``; unseparated
 snapshots are flagged and left out of the shards.

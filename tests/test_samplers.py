@@ -246,3 +246,17 @@ def test_cuda_matches_cpu_from_the_same_start():
     cpu = ddim(exact_eps(), z.clone(), grid(20), generator=g1, eta=1.0)
     gpu = ddim(exact_eps(), z.cuda(), grid(20), generator=g2, eta=1.0)
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)
+
+
+def test_a_short_ancestral_loop_warns_that_it_starts_late():
+    """The ancestral loop's ``steps`` is its first index (the published meaning): 100 starts from pure
+    noise at step 100, which is not a 100-step sampler; say so instead of a silent poor sample."""
+    import warnings
+
+    from generators.diffusion.samplers import unit_grid
+
+    with pytest.warns(UserWarning, match="pure noise at step 100"):
+        unit_grid(SCHED, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(unit_grid(SCHED)) == SCHED.T - 2  # the published loop: no warning

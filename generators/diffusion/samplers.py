@@ -38,6 +38,7 @@ return the epsilon that predicts the edited ``x0``).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +141,11 @@ def unit_grid(schedule: DiscreteSchedule, steps: int | None = None) -> StepGrid:
     first = schedule.T - 2 if steps is None else int(steps)
     if not 1 <= first <= schedule.T - 1:
         raise ValueError(f"the first step (first_step) must lie in [1, {schedule.T - 1}], got {first}")
+    if first < 0.9 * (schedule.T - 2):
+        # the loop starts from pure noise at `first`: a low first step skips the high-noise steps
+        warnings.warn(f"the ancestral loop starts from pure noise at step {first} (the published loop starts "
+                      f"at {schedule.T - 2}); its steps are every index down to 0, not a spacing: use ddim or "
+                      f"dpmpp2m for fewer steps", UserWarning, stacklevel=2)
     return StepGrid(tuple(range(first, -1, -1)), schedule)
 
 
