@@ -102,7 +102,7 @@ def _drive(page, tmp_path: Path) -> None:
     page.get_by_role("spinbutton", name="Samples per trial").press("Enter")
     _shot(page, "1_model")
     page.get_by_role("button", name="Start / resume").click()
-    page.get_by_text("Design finished").first.wait_for()
+    page.get_by_text("Design finished").first.wait_for(timeout=180_000)  # a loaded one-core CI took > 60 s
     page.get_by_text("3 trials complete").first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     _shot(page, "2_optimisation")
