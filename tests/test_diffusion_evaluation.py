@@ -172,6 +172,14 @@ def test_conditioning_at_scores_given_conditions_and_recipes():
     g2 = PredictingEchoGenerator()
     rev = conditioning_at(g2, cond, describe=g2.describer(swap=True))
     assert all(rev["conditioning"][k]["r2"] < 0 and rev["conditioning"][k]["r"] < 0 for k in CONDS)
+    # fed the reversed columns but scored against the conditions asked for (a broken model's view):
+    # the echo of the reversed rows misses what was asked, though it matches what it was fed
+    g3 = PredictingEchoGenerator()
+    fed = cond[:, ::-1].copy()
+    judged = conditioning_at(g3, fed, describe=g3.describer(), against=cond)
+    assert np.allclose(np.array(g3.rows), fed)
+    assert all(judged["conditioning"][k]["r"] < 0 for k in CONDS)
+    assert conditioning_at(g3, fed, describe=g3.describer())["conditioning"][CONDS[0]]["r2"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_cli_evaluate(tmp_path):

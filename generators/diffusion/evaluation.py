@@ -205,12 +205,15 @@ def gates(report: dict, names: list[str]) -> dict:
 def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | None = None, n_samples: int = 1,
                     seed: int = 0, sampler: str | None = None, steps: int | None = None,
                     guidance: float | None = None, fp_guidance: float | None = None,
-                    describe: Describe | None = None) -> dict:
+                    describe: Describe | None = None, against=None) -> dict:
     """Sample ``n_samples`` volumes at each row of ``conditions`` ``(m, d)`` (columns in
     ``condition_names`` order), measure them, and score.
 
     Parameters
     ----------
+    against : array-like ``(m, d)``, optional
+        The values the measurements are scored against (default: ``conditions``), e.g. the
+        conditions a user asked for when the model was fed altered ones.
     recipe : dict, optional
         True recipe values by name, each ``(m,)`` (e.g. ``phi`` of the held-out volume each row's
         conditions were measured on); those the generator predicts are scored.
@@ -231,7 +234,7 @@ def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | No
     kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance}
     s = generator.sample(torch.as_tensor(cond, dtype=torch.float32), n=n_samples, seed=seed, **kw)
     measured = _measure(describe, s.volumes)
-    target = np.repeat(cond, n_samples, axis=0)
+    target = np.repeat(cond if against is None else np.asarray(against, dtype=float), n_samples, axis=0)
     out: dict = {"conditioning": {}, "recipe": {}, "measured": measured,
                  "predicted": {k: v.detach().cpu().double().numpy() for k, v in (s.predicted or {}).items()}}
     for j, k in enumerate(generator.condition_names):
