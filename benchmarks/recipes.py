@@ -80,7 +80,14 @@ def main() -> None:
     ap.add_argument("--fp-samples", type=int, default=4)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--resume", action="store_true", help="keep the targets already in --out (the JSON is "
+                    "saved after every target, so a run cut short resumes where it stopped)")
+    ap.add_argument("--only", type=int, nargs="+", help="run only these target indices (e.g. split one "
+                    "benchmark over two processes, each with its own --out)")
+    ap.add_argument("--include", type=Path, nargs="+", default=[], help="JSON files of other processes of "
+                    "the same benchmark: their targets are added (and not run again)")
     args = ap.parse_args()
+    out = args.out or ROOT / "benchmarks" / "results" / f"recipes_{Path(args.model).name}.json"
 
     import generators
 
@@ -102,8 +109,42 @@ def main() -> None:
     targets = held_targets(rows, names, args.targets)
     held_score = score(sur, rows, ("held",))
 
-    runs = []
-    for ti, item in enumerate(targets):
+    def save(runs: list[dict], summary: dict | None) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                         if k not in ("resume", "only", "include")} | {"target_names": names},
+            "machine": {"platform": platform.platform(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load": os.getloadavg(),
+                        "device": args.device},
+            "surrogate": {"info": sur.info, "held_out": held_score},
+            "complete": summary is not None and len(runs) == len(targets), "summary": summary, "runs": runs,
+        }, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
+        tmp.replace(out)
+
+    keep = ("model", "table", "targets", "seeds", "verify_recipes", "tolerance", "shape", "max_time",
+            "recheck", "no_fp", "fp_samples")
+
+    def saved_runs(path: Path) -> list[dict]:
+        old = json.loads(path.read_text())
+        if any(str(old["settings"].get(k)) != str(v) for k, v in vars(args).items() if k in keep):
+            raise SystemExit(f"{path}: saved with other settings; give another --out or drop --resume")
+        return old["runs"]
+
+    done: dict[int, dict] = {}
+    for path in ([out] if args.resume and out.exists() else []) + list(args.include):
+        done.update({int(r["target_index"]): r for r in saved_runs(path)})
+    if done:
+        print(f"{len(done)} of {len(targets)} targets already measured", flush=True)
+    runs = [done[i] for i in sorted(done)]
+    bad = [i for i in args.only or () if not 0 <= i < len(targets)]
+    if bad:
+        raise SystemExit(f"--only: no target {bad[0]} (there are {len(targets)})")
+    for ti in args.only or range(len(targets)):  # in the order given
+        if ti in done:
+            continue
+        item = targets[ti]
         tgt = item["target"]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -134,12 +175,14 @@ def main() -> None:
             run["fp"] = {"recipe": fv.recipe, "distance": fv.distance_to_target, "mean": fv.mean,
                          "std": fv.std, "success": fv.success, "wall_s": time.perf_counter() - t1}
         runs.append(run)
+        runs.sort(key=lambda r: r["target_index"])
         fp_txt = "" if args.no_fp else f" | FP recipe distance {run['fp']['distance']:.2f}"
         vd = run["verified_distance"]
         print(f"target {ti:2d} {tgt}: recipe phi={first['phi']:.3f} chi={first['chi']:.3f} "
               f"t={first['time']:.4g} predicted {first['predicted_distance']:.2f} verified "
               f"{'-' if vd is None else f'{vd:.2f}'} {'OK' if run['success'] else 'miss'} "
               f"({wall:.0f} s){fp_txt}", flush=True)
+        save(runs, None)
 
     def rate(key):
         vals = [r[key] for r in runs]
@@ -161,15 +204,7 @@ def main() -> None:
         summary["fp_success_rate"] = sum(r["fp"]["success"] for r in runs) / len(runs)
         summary["fp_median_distance"] = statistics.median(r["fp"]["distance"] for r in runs)
     print(json.dumps(summary, indent=1))
-    out = args.out or ROOT / "benchmarks" / "results" / f"recipes_{Path(args.model).name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()} | {"target_names": names},
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "cpus": os.cpu_count(), "load": os.getloadavg(), "device": args.device},
-        "surrogate": {"info": sur.info, "held_out": held_score},
-        "summary": summary, "runs": runs,
-    }, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
+    save(runs, summary)
     print(f"saved {out}")
 
 
