@@ -184,7 +184,8 @@ def main() -> None:
     ap.add_argument("--threads", default=None, help="torch threads (default: auto, the free cores)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    ap.add_argument("--append", action="store_true", help="merge into the existing JSON")
+    ap.add_argument("--append", action="store_true", help="merge into the existing JSON (runs already "
+                    "there are kept, not run again)")
     ap.add_argument("--workdir", type=Path, help="keep the studies here: a run cut short resumes on the next call")
     args = ap.parse_args()
 
@@ -234,6 +235,8 @@ def main() -> None:
             continue
         for seed in args.seeds:
             for method in args.methods:
+                if any((x["target_index"], x["seed"], x["method"]) == (ti, seed, method) for x in runs):
+                    continue  # measured by an earlier part (--append)
                 work = None if args.workdir is None else args.workdir / Path(args.model).name / f"t{ti:02d}_s{seed}_{method}"
                 r = run_one(generator, tgt["target"], method, seed, args, describe, work)
                 if r is None:
