@@ -53,8 +53,8 @@ SHIPPED = {
     "ch3-default": (3, ("vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D")),
 }
 RECIPE = ("phi", "chi", "log_time")
-# the data recipe of each shipped model: ch2's is the default physics of
-# scripts/build_default_models.py; ch3 still ships the previous weights (docs/models.md)
+# the data recipe of both shipped models: the default physics of scripts/build_default_models.py
+# (docs/models.md)
 RECIPE_RANGE = {
     "ch2-default": {"phi": (0.3, 0.7), "chi": (2.5, 4.0), "log_time": (np.log10(300.0), 4.0)},
     "ch3-default": {"phi": (0.3, 0.7), "chi": (2.5, 4.0), "log_time": (np.log10(300.0), 4.0)},

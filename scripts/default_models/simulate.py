@@ -24,11 +24,15 @@ SHAPE = (128, 128, 64)
 T_MIN, T_MAX, N_TIMES = 300.0, 10_000.0, 10
 SHORT_T_MAX_INDEX = 6  # short series stop at TIMES[6] (about t = 3070)
 PHI_RANGE, CHI_RANGE = (0.3, 0.7), (2.5, 4.0)
-#: name: blocks of (plan seed, series, how many of them run to T_MAX (the rest stop early), phi range),
-#: numbered on within the set. The second build added series at the phi edges (where the first
-#: build's held-out misses concentrated) and more over the whole range.
+#: name: blocks of (plan seed, series, how many of them run to T_MAX (the rest stop early), phi range
+#: [, chi range (default CHI_RANGE)]), numbered on within the set. The second build added series at
+#: the phi edges (where the first build's held-out misses concentrated) and more over the whole
+#: range; the third block pair covers the shallow-quench corners (phi edge and chi < 2.8), where the
+#: minority phase's straight-path fraction is near percolation and varies most (held series 0).
+SHALLOW = (2.5, 2.8)
 SETS = {
-    "train": [(0, 40, 24, PHI_RANGE), (2, 8, 2, (0.3, 0.36)), (3, 8, 2, (0.64, 0.7)), (4, 8, 0, PHI_RANGE)],
+    "train": [(0, 40, 24, PHI_RANGE), (2, 8, 2, (0.3, 0.36)), (3, 8, 2, (0.64, 0.7)), (4, 8, 0, PHI_RANGE),
+              (5, 6, 2, (0.3, 0.38), SHALLOW), (6, 6, 2, (0.62, 0.7), SHALLOW)],
     "held": [(1, 8, 4, PHI_RANGE)],
 }
 
@@ -45,8 +49,8 @@ def jobs() -> list[dict]:
     out = []
     for name, blocks in SETS.items():
         first = 0
-        for seed, n, n_long, phi_range in blocks:
-            for s in plan_series(n, phi_range, CHI_RANGE, "lhs", seed):
+        for seed, n, n_long, phi_range, *chi_range in blocks:
+            for s in plan_series(n, phi_range, chi_range[0] if chi_range else CHI_RANGE, "lhs", seed):
                 t = times() if s.index < n_long else times()[:SHORT_T_MAX_INDEX + 1]
                 out.append(dict(set=name, index=first + s.index, phi=s.phi, chi=s.chi, seed=s.seed, times=t))
             first += n
