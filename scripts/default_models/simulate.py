@@ -28,7 +28,8 @@ PHI_RANGE, CHI_RANGE = (0.3, 0.7), (2.5, 4.0)
 #: [, chi range (default CHI_RANGE)]), numbered on within the set. The second build added series at
 #: the phi edges (where the first build's held-out misses concentrated) and more over the whole
 #: range; the third block pair covers the shallow-quench corners (phi edge and chi < 2.8), where the
-#: minority phase's straight-path fraction is near percolation and varies most (held series 0).
+#: minority phase's straight-path fraction is near percolation and varies most (held series 0);
+#: the shipped models were trained on the first four blocks (64 series), before these two.
 SHALLOW = (2.5, 2.8)
 SETS = {
     "train": [(0, 40, 24, PHI_RANGE), (2, 8, 2, (0.3, 0.36)), (3, 8, 2, (0.64, 0.7)), (4, 8, 0, PHI_RANGE),
