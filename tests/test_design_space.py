@@ -26,6 +26,32 @@ def test_sobol_points_are_feasible_and_spread():
     assert torch.equal(x, sp.sobol(64, seed=3))
 
 
+def test_sobol_around_a_point_stays_in_its_box_and_the_space():
+    sp = space3()
+    c = torch.tensor([0.1, 0.6], dtype=torch.float64)
+    x = sp.sobol(32, seed=1, around=c, radius=0.1)  # box +- 0.09, cut at 0.05 and by the constraint
+    assert sp.feasible(x).all()
+    assert ((x - c).abs() <= 0.09 + 1e-12).all()
+    assert x[:, 0].min() >= 0.05 and (x[:, 1] - c[1]).abs().max() > 0.05  # fills the box
+    assert torch.equal(sp.sobol(32, seed=1, around=c, radius=1.0), sp.sobol(32, seed=1))
+
+
+def test_initial_design_is_the_target_then_points_around_it(tmp_path):
+    """A study's BO starts at the target condition, then fills initial_radius of each range around it."""
+    from tests.design_fakes import BiasedFakeGenerator, fake_describe_batch
+
+    res = design({"ABS_f_D": 0.4, "CT_f_D_tort1": 0.3}, tolerance=0.03, model=BiasedFakeGenerator(), budget=4,
+                 samples_per_trial=1, n_initial=4, initial_radius=0.05, out_dir=tmp_path / "o",
+                 describe=fake_describe_batch)
+    x = torch.tensor([t.user_attrs["condition"] for t in sorted(res.study.trials, key=lambda t: t.number)],
+                     dtype=torch.float64)
+    assert res.settings.initial_radius == 0.05
+    assert torch.allclose(x[0], torch.tensor([0.4, 0.3], dtype=torch.float64))
+    half = 0.05 * torch.tensor([0.8, 1.0], dtype=torch.float64)  # the fake's bounds: 0.1-0.9, 0-1
+    assert ((x[1:4] - x[0]).abs() <= half + 1e-9).all()
+    assert len({tuple(r.tolist()) for r in x}) == 4
+
+
 def test_repair_keeps_feasible_and_fixes_infeasible():
     sp = space3()
     x = torch.tensor([[0.3, 0.3], [0.9, 0.9], [2.0, -1.0]], dtype=torch.float64)

@@ -23,6 +23,9 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 
 #: Latents per kept sample when the generator can be screened (see ``design(screen=...)``).
 DEFAULT_SCREEN = 4
+#: Fraction of each condition's range around the target condition that the BO's initial points
+#: fill (1: the whole space). See ``design(initial_radius=...)``.
+DEFAULT_INITIAL_RADIUS = 1.0
 
 
 def register_generator(name: str, factory: Callable[..., Any]) -> None:
@@ -90,6 +93,7 @@ def design(
     keep: int = 8,
     threads: int | str | None = None,
     screen: int | None = None,
+    initial_radius: float | None = None,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
 
@@ -149,6 +153,10 @@ def design(
         Latents drawn per kept sample and ranked by the generator's feature predictor before
         decoding and measuring (1: off). Default: 4 when the generator exposes its latents and
         predicts a targeted descriptor, else 1. A resumed study keeps the value it was made with.
+    initial_radius : float, optional
+        In (0, 1]: the BO's initial Sobol points fill the box of this fraction of each condition's
+        range around the target condition (conditions that are targets), instead of the whole
+        space (1). Default ``DEFAULT_INITIAL_RADIUS``. A resumed study keeps its value.
 
     Returns
     -------
@@ -175,15 +183,20 @@ def design(
     policy = ThreadPolicy(threads)
     if screen is not None:
         screen = _positive_int("screen", screen, 1)
+    if initial_radius is None:
+        initial_radius = DEFAULT_INITIAL_RADIUS
+    if isinstance(initial_radius, bool) or not isinstance(initial_radius, (int, float)) \
+            or not 0 < initial_radius <= 1:
+        raise ValueError(f"initial_radius must be a number in (0, 1], got {initial_radius!r}")
     with policy:
         return _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size,
                        method, seed, storage, study_name, out_dir, device, n_initial, distance,
-                       describe, callback, should_stop, keep, screen)
+                       describe, callback, should_stop, keep, screen, float(initial_radius))
 
 
 def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size, method,
             seed, storage, study_name, out_dir, device, n_initial, distance, describe, callback,
-            should_stop, keep, screen) -> DesignResult:
+            should_stop, keep, screen, initial_radius) -> DesignResult:
     spec = make_targets(targets, tolerance)
     fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
     if sum(fractions.values()) > 1.0 + 1e-9:
@@ -207,7 +220,7 @@ def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, b
         samples_per_trial=samples_per_trial, batch_size=batch_size, seed=seed,
         n_initial=n_initial, distance=distance, condition_names=list(space.names),
         bounds=space.bounds.tolist(), constraints=[list(c) for c in space.constraints],
-        artifact_dir=str((out / "artifacts").resolve()), screen=screen,
+        artifact_dir=str((out / "artifacts").resolve()), screen=screen, initial_radius=initial_radius,
     )
     study, _ = create_or_resume(store, study_name or "design", settings)
     stored = Settings.from_study(study)

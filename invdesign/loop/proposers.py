@@ -44,10 +44,14 @@ def distributions(space: ConditionSpace) -> dict[str, FloatDistribution]:
 
 def initial_design(space: ConditionSpace, settings: Settings) -> torch.Tensor:
     """``(n_initial, d)``: the condition equal to the target (when some conditions are targeted
-    descriptors) followed by scrambled-Sobol points."""
+    descriptors) followed by scrambled-Sobol points: around that condition, within
+    ``settings.initial_radius`` of each condition's range, or over the whole space (radius 1, or
+    no targeted condition)."""
     targeted = any(n in settings.targets for n in space.names)
     first = [space.direct(settings.targets).unsqueeze(0)] if targeted else []
-    sobol = space.sobol(max(settings.n_initial - len(first), 0), seed=settings.seed)
+    around = first[0][0] if first else None
+    sobol = space.sobol(max(settings.n_initial - len(first), 0), seed=settings.seed, around=around,
+                        radius=settings.initial_radius)
     return torch.cat(first + [sobol])[: settings.n_initial]
 
 

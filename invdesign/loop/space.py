@@ -74,12 +74,20 @@ class ConditionSpace:
             ok = ok & (lhs >= rhs - atol)
         return ok
 
-    def sobol(self, n: int, seed: int) -> torch.Tensor:
-        """``n`` scrambled-Sobol points ``(n, d)`` in the feasible set (rejection sampling)."""
+    def sobol(self, n: int, seed: int, around: torch.Tensor | None = None, radius: float = 1.0) -> torch.Tensor:
+        """``n`` scrambled-Sobol points ``(n, d)`` in the feasible set (rejection sampling).
+
+        With ``around`` (a feasible point ``(d,)``) and ``radius`` < 1 they fill the box
+        ``around +- radius * (upper - lower)``, cut to the bounds, instead of the whole space.
+        """
         if n <= 0:
             return torch.empty(0, self.dim, dtype=torch.float64)
         engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=int(seed))
         lo, hi = self.bounds
+        if around is not None and radius < 1.0:
+            half = radius * (hi - lo)
+            c = torch.as_tensor(around, dtype=torch.float64)
+            lo, hi = torch.maximum(lo, c - half), torch.minimum(hi, c + half)
         out: list[torch.Tensor] = []
         have = 0
         for _ in range(64):

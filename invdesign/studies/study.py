@@ -55,6 +55,9 @@ class Settings:
     screen : int
         Latents drawn per kept sample, ranked by the generator's feature predictor before decoding
         (1: no screening; :class:`invdesign.loop.measure.Screen`).
+    initial_radius : float
+        The BO's initial Sobol points lie within this fraction of each condition's range of the
+        target condition (1: the whole space, as studies made before this setting existed).
     """
 
     model: str
@@ -71,6 +74,7 @@ class Settings:
     constraints: list = field(default_factory=list)
     artifact_dir: str = ""
     screen: int = 1
+    initial_radius: float = 1.0
 
     @property
     def target_spec(self) -> Targets:
