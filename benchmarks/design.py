@@ -261,7 +261,7 @@ def main() -> None:
         wall = "-" if s["median_wall_s_to_first_success"] is None else f"{s['median_wall_s_to_first_success']:.0f}"
         print(f"{m:8s} {s['success_rate']:8.0%} {s['median_samples_to_first_success_all_runs']:34.1f} "
               f"{wall:>14s} {s['median_best_distance']:10.3g} {s['volumes_per_s']:7.2f}")
-    print(f"saved {out.relative_to(ROOT)}")
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":
