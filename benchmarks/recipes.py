@@ -129,7 +129,7 @@ def main() -> None:
     def saved_runs(path: Path) -> list[dict]:
         old = json.loads(path.read_text())
         if any(str(old["settings"].get(k)) != str(v) for k, v in vars(args).items() if k in keep):
-            raise SystemExit(f"{path}: saved with other settings; give another --out or drop --resume")
+            raise SystemExit(f"{path}: saved with other settings than this run's (model, targets, seeds, ...)")
         return old["runs"]
 
     done: dict[int, dict] = {}
