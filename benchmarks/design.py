@@ -121,7 +121,8 @@ def run_one(generator, target: dict, method: str, seed: int, args, describe, wor
         res = design(target, args.tolerance, model=generator, budget=args.budget,
                      samples_per_trial=args.samples, method=method, seed=seed, out_dir=out,
                      device=args.device, describe=describe, keep=0, screen=args.screen,
-                     threads=args.threads, callback=on_trial, initial_radius=args.initial_radius)
+                     threads=args.threads, callback=on_trial, initial_radius=args.initial_radius,
+                     prior=args.prior)
         proposals = [TrialRecord.read(t).proposal for t in res.study.trials
                      if t.state.name == "COMPLETE"]
     c = res.candidates
@@ -188,6 +189,8 @@ def main() -> None:
                     "there are kept, not run again)")
     ap.add_argument("--initial-radius", type=float, default=None, help="BO's initial box around the target "
                     "condition, as a fraction of each range (default: design()'s)")
+    ap.add_argument("--prior", choices=("generator", "flat"), default=None,
+                    help="BO's prior mean (default: design()'s)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/design[_<model>].json)")
     ap.add_argument("--workdir", type=Path, help="keep the studies here: a run cut short resumes on the next call")
     args = ap.parse_args()

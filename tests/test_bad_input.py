@@ -72,6 +72,7 @@ def test_model_range_is_enforced(tmp_path):
     ("n_initial", 1.5, "n_initial must be an integer"), ("batch_size", 0, "batch_size must be >= 1"),
     ("initial_radius", 0.0, r"initial_radius must be a number in \(0, 1\]"),
     ("initial_radius", 1.5, r"initial_radius must be a number in \(0, 1\]"),
+    ("prior", "wide", "unknown prior 'wide'; choose one of generator, flat"),
 ])
 def test_non_positive_settings_are_refused(key, value, match, tmp_path):
     kw = {"budget": 0, key: value}

@@ -10,8 +10,9 @@ from scipy.stats import norm
 
 from invdesign import design
 from invdesign.loop import composite_bo
-from invdesign.loop.composite_bo import (BOFallbackWarning, ModelFitError, Observations, SuccessModel,
-                                         _log_box_probability, fit_descriptor_models, propose_success)
+from invdesign.loop.composite_bo import (BOFallbackWarning, GeneratorPrior, ModelFitError, Observations,
+                                         SuccessModel, _log_box_probability, fit_descriptor_models,
+                                         propose_success)
 from invdesign.loop.measure import SampleBatches, Screen
 from invdesign.loop.space import ConditionSpace
 from tests.design_fakes import BiasedFakeGenerator, SpreadFakeGenerator, fake_describe_batch
@@ -114,6 +115,68 @@ def test_bo_records_how_each_condition_was_chosen(tmp_path):
         assert t.user_attrs["proposal"] in ("search", "resample")
         assert 0.0 <= t.user_attrs["p_success"] <= 1.0
 
+
+
+# --- the generator prior: the GPs learn the generator's error ----------------------------------
+
+def _one_trial(x, y, sd=0.01, n=4):
+    return Observations(torch.tensor([[x]]), torch.tensor([[y]]), torch.tensor([[sd ** 2]]), n)
+
+
+def test_generator_prior_corrects_the_target_condition_by_the_error_seen_there():
+    # one trial, at the target condition 0.5: the samples came out 0.06 high
+    obs, prior = _one_trial(0.5, 0.56), GeneratorPrior.of(LINE, ["x"])
+    rows, info = propose_success(LINE, obs, T, TOL, q=1, seed=0, prior=prior)
+    assert float(rows[0, 0]) == pytest.approx(0.44, abs=0.01), (rows, info)
+    assert info[0]["p_success"] > 0.5
+    # a flat prior learns nothing about where to go from one trial: 0.56 everywhere
+    flat = SuccessModel.fit(obs, LINE.bounds, T, TOL)
+    at = torch.tensor([[0.44]], dtype=torch.float64)
+    assert float(flat.predict(at)[0][0, 0]) == pytest.approx(0.56, abs=1e-3)
+    assert float(SuccessModel.fit(obs, LINE.bounds, T, TOL, prior).predict(at)[0][0, 0]) == pytest.approx(0.5, abs=1e-3)
+
+
+def test_generator_prior_learns_an_error_that_changes_across_the_space():
+    # the generator overshoots by 0.1 * (x - 0.2): right at x = 0.2, 0.03 high at the target 0.5
+    err = lambda x: 0.1 * (x - 0.2)  # noqa: E731
+    obs = _line_obs(lambda x: x + err(x), lambda x: 0.005 + 0 * x, n=4, points=6)
+    model = SuccessModel.fit(obs, LINE.bounds, T, TOL, GeneratorPrior.of(LINE, ["x"]))
+    xs = torch.tensor([[0.3], [0.5], [0.7]], dtype=torch.float64)
+    mu = model.predict(xs)[0][:, 0]
+    assert torch.allclose(mu, xs[:, 0] + err(xs[:, 0]), atol=0.006), mu
+    rows, _ = propose_success(LINE, obs, T, TOL, q=1, seed=0, prior=GeneratorPrior.of(LINE, ["x"]))
+    assert float(rows[0, 0]) == pytest.approx((0.5 + 0.02) / 1.1, abs=0.01)  # x + err(x) = 0.5
+
+
+def test_generator_prior_is_the_default_and_old_studies_keep_the_flat_one(tmp_path):
+    import json
+
+    from invdesign.studies.study import Settings
+
+    res = design({"ABS_f_D": 0.5, "CT_f_D_tort1": 0.4}, 0.03, model=BiasedFakeGenerator(),
+                 describe=fake_describe_batch, budget=2, samples_per_trial=2, out_dir=tmp_path / "o")
+    assert res.settings.prior == "generator" and res.settings.n_initial == 1
+    assert [t.user_attrs["proposal"] for t in res.study.trials] == ["initial", "search"]
+    old = json.loads(res.settings.to_json())
+    del old["prior"]
+    assert Settings(**old).prior == "flat"
+
+
+@pytest.mark.slow
+def test_generator_prior_meets_targets_sooner_than_the_flat_prior(tmp_path):
+    """On the biased spread fake (direct conditioning meets none of these targets): samples to the
+    first success, over four targets (one run is noisy; the median is not)."""
+    targets = [(0.5, 0.4), (0.4, 0.5), (0.6, 0.3), (0.45, 0.6)]
+    first = {"generator": [], "flat": []}
+    for prior in first:
+        for i, (f, s) in enumerate(targets):
+            res = design({"ABS_f_D": f, "CT_f_D_tort1": s}, 0.03, model=SpreadFakeGenerator(spread=0.03),
+                         describe=fake_describe_batch, budget=10, samples_per_trial=2, seed=0, prior=prior,
+                         threads=1, out_dir=tmp_path / f"{prior}{i}")
+            ok = res.candidates[res.candidates["success"]]
+            first[prior].append(int((ok["trial"] * 2 + ok["sample"]).min()) + 1 if len(ok) else 99)
+    assert np.median(first["generator"]) + 4 <= np.median(first["flat"]), first
+    assert max(first["generator"]) < 99, first  # every target met
 
 # --- screening by the feature predictor -----------------------------------------------------------
 

@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         screen: Annotated[int | None, typer.Option(help="Latents per kept sample, ranked by the model's feature predictor before decoding (1: off; default 4 when the model can).")] = None,
         threads: Annotated[str | None, typer.Option(help="torch CPU threads, or 'auto': the free cores, re-checked while running (default; env INVDESIGN_THREADS).")] = None,
         initial_radius: Annotated[float | None, typer.Option(help="BO: initial points within this fraction of each condition's range around the target condition (1: the whole space).")] = None,
+        prior: Annotated[str | None, typer.Option(help="BO prior mean: 'generator' (samples meet their condition; the GPs learn the model's error; default) or 'flat'.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Find conditions whose generated volumes meet the targets (composite BO by default).
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
                     time_budget=time_budget, samples_per_trial=samples, batch_size=batch_size,
                     method=method, seed=seed, storage=storage, study_name=study_name,
                     out_dir=out, device=device, callback=on_trial, threads=threads,
-                    screen=screen, initial_radius=initial_radius,
+                    screen=screen, initial_radius=initial_radius, prior=prior,
                 )
             finally:
                 if started:

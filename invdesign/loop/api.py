@@ -26,6 +26,9 @@ DEFAULT_SCREEN = 4
 #: Fraction of each condition's range around the target condition that the BO's initial points
 #: fill (1: the whole space). See ``design(initial_radius=...)``.
 DEFAULT_INITIAL_RADIUS = 1.0
+#: The BO's prior mean (see ``design(prior=...)``).
+DEFAULT_PRIOR = "generator"
+PRIORS = ("generator", "flat")
 
 
 def register_generator(name: str, factory: Callable[..., Any]) -> None:
@@ -94,6 +97,7 @@ def design(
     threads: int | str | None = None,
     screen: int | None = None,
     initial_radius: float | None = None,
+    prior: str | None = None,
 ) -> DesignResult:
     """Find generator conditions whose volumes meet target descriptors.
 
@@ -133,7 +137,8 @@ def design(
         Device for the generator and the measurement.
     n_initial : int, optional
         Initial trials (target condition + Sobol) before the BO's model guides the search;
-        default ``min(1 + 2 * d, max(2, budget // 3))``; for TPE/GP their startup trials.
+        default 1 (the target condition) with the generator prior, else
+        ``min(1 + 2 * d, max(2, budget // 3))``; for TPE/GP their startup trials.
     distance : {"max", "l2"}
         Distance to the targets in tolerance units (``max`` <= 1 means every target is met).
     describe : callable, optional
@@ -157,6 +162,12 @@ def design(
         In (0, 1]: the BO's initial Sobol points fill the box of this fraction of each condition's
         range around the target condition (conditions that are targets), instead of the whole
         space (1). Default ``DEFAULT_INITIAL_RADIUS``. A resumed study keeps its value.
+    prior : {"generator", "flat"}, optional
+        The BO's prior mean. ``"generator"`` (default, ``DEFAULT_PRIOR``): a sample meets the
+        condition it asks for, and the GPs learn the generator's error (targets that are
+        conditions); the first trial runs the target condition, the next ones correct it.
+        ``"flat"``: GPs on the standardised descriptors after a space-filling start. A resumed
+        study keeps its value.
 
     Returns
     -------
@@ -188,15 +199,19 @@ def design(
     if isinstance(initial_radius, bool) or not isinstance(initial_radius, (int, float)) \
             or not 0 < initial_radius <= 1:
         raise ValueError(f"initial_radius must be a number in (0, 1], got {initial_radius!r}")
+    if prior is None:
+        prior = DEFAULT_PRIOR
+    if prior not in PRIORS:
+        raise ValueError(f"unknown prior {prior!r}; choose one of {', '.join(PRIORS)}")
     with policy:
         return _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size,
                        method, seed, storage, study_name, out_dir, device, n_initial, distance,
-                       describe, callback, should_stop, keep, screen, float(initial_radius))
+                       describe, callback, should_stop, keep, screen, float(initial_radius), prior)
 
 
 def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, batch_size, method,
             seed, storage, study_name, out_dir, device, n_initial, distance, describe, callback,
-            should_stop, keep, screen, initial_radius) -> DesignResult:
+            should_stop, keep, screen, initial_radius, prior) -> DesignResult:
     spec = make_targets(targets, tolerance)
     fractions = {n: v for n, v in spec.values.items() if n.startswith("vol_frac_")}
     if sum(fractions.values()) > 1.0 + 1e-9:
@@ -210,7 +225,7 @@ def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, b
     if screen is None:
         screen = DEFAULT_SCREEN if can_screen(generator, spec.names) else 1
     if n_initial is None:
-        n_initial = min(1 + 2 * space.dim, max(2, budget // 3))
+        n_initial = 1 if prior == "generator" else min(1 + 2 * space.dim, max(2, budget // 3))
     n_initial = _positive_int("n_initial", n_initial, 1)
 
     out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="invdesign-"))
@@ -221,6 +236,7 @@ def _design(targets, tolerance, model, budget, time_budget, samples_per_trial, b
         n_initial=n_initial, distance=distance, condition_names=list(space.names),
         bounds=space.bounds.tolist(), constraints=[list(c) for c in space.constraints],
         artifact_dir=str((out / "artifacts").resolve()), screen=screen, initial_radius=initial_radius,
+        prior=prior,
     )
     study, _ = create_or_resume(store, study_name or "design", settings)
     stored = Settings.from_study(study)

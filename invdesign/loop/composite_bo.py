@@ -36,7 +36,7 @@ from objectives.threads import limit_threads
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["BOFallbackWarning", "ModelFitError", "Observations", "SuccessModel", "fit_descriptor_models",
+__all__ = ["BOFallbackWarning", "GeneratorPrior", "ModelFitError", "Observations", "SuccessModel", "fit_descriptor_models",
            "fit_spread_models", "propose_bo", "propose_success", "small_problem_threads"]
 
 
@@ -114,14 +114,16 @@ def _fit(model, what: str):
     return model.eval()
 
 
-def _gp(X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, bounds: torch.Tensor):
-    """One ``SingleTaskGP`` with an independent output (batched GP) per column of ``Y (N, k)``."""
+def _gp(X: torch.Tensor, Y: torch.Tensor, Yvar: torch.Tensor | None, bounds: torch.Tensor,
+        standardize: bool = True):
+    """One ``SingleTaskGP`` with an independent output (batched GP) per column of ``Y (N, k)``
+    (outcomes standardised unless ``standardize`` is False: the caller scaled them)."""
     from botorch.models import SingleTaskGP
     from botorch.models.transforms import Normalize, Standardize
 
     return _quiet_models(lambda: SingleTaskGP(
         X, Y, train_Yvar=Yvar, input_transform=Normalize(d=X.shape[1], bounds=bounds.double()),
-        outcome_transform=Standardize(m=Y.shape[1])))
+        outcome_transform=Standardize(m=Y.shape[1]) if standardize else None))
 
 
 def fit_descriptor_models(
@@ -131,6 +133,7 @@ def fit_descriptor_models(
     n_samples: torch.Tensor | int,
     bounds: torch.Tensor,
     noise_floor: torch.Tensor,
+    standardize: bool = True,
 ):
     """Fit a GP per descriptor column (the mean): one ``SingleTaskGP`` with independent outputs.
 
@@ -147,6 +150,8 @@ def fit_descriptor_models(
         Condition bounds (inputs are normalised to the unit cube).
     noise_floor : Tensor ``(k,)``
         Smallest noise variance per descriptor (replicates can agree exactly).
+    standardize : bool
+        Standardise the outcomes (False: ``means`` are already on the GP's unit scale).
 
     Raises
     ------
@@ -160,7 +165,7 @@ def fit_descriptor_models(
     if pooled is not None:
         var[obs.n < 2] = pooled
     yvar = torch.maximum(var / obs.n[:, None], floor) if pooled is not None else None
-    return _fit(_gp(obs.X, obs.means, yvar, bounds), "descriptor mean")
+    return _fit(_gp(obs.X, obs.means, yvar, bounds, standardize), "descriptor mean")
 
 
 def fit_spread_models(obs: Observations, bounds: torch.Tensor, floor: torch.Tensor, min_trials: int = 3):
@@ -193,6 +198,47 @@ def _log_box_probability(m: torch.Tensor, s: torch.Tensor, lo: torch.Tensor, hi:
     return lb + torch.log(-torch.expm1((la - lb).clamp(max=-1e-15)))
 
 
+@dataclass
+class GeneratorPrior:
+    """The generator's own claim as the prior mean of the descriptor GPs: a sample meets the
+    condition it was asked for.
+
+    Where a targeted descriptor is also a condition, its GP models the generator's error
+    ``y_j - x_c(j)`` rather than ``y_j``: before any trial the best condition is the target itself
+    (direct conditioning), after one trial the condition corrected by the error seen there, and the
+    GP learns how the error changes across the space as trials come. The residuals are centred on
+    their mean and scaled by their spread across trials, never below the tolerance (one trial has
+    no spread), so far from the data the model trusts the generator to within about that scale.
+
+    Attributes
+    ----------
+    columns : Tensor ``(k,)`` long
+        Per targeted descriptor, the index of the condition equal to it (-1: none; its GP then
+        models the descriptor itself, centred and scaled the same way).
+    """
+
+    columns: torch.Tensor
+    shift: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, space: ConditionSpace, names) -> "GeneratorPrior":
+        """The prior for descriptors ``names`` over ``space``'s conditions."""
+        cols = [space.names.index(n) if n in space.names else -1 for n in names]
+        return cls(torch.tensor(cols, dtype=torch.long))
+
+    def offset(self, X: torch.Tensor) -> torch.Tensor:
+        """``(..., k)``: the condition each descriptor was asked to equal (0 where none)."""
+        off = X.double()[..., self.columns.clamp(min=0)]
+        return torch.where(self.columns >= 0, off, torch.zeros_like(off))
+
+    def fitted(self, obs: Observations, tolerance: torch.Tensor) -> "GeneratorPrior":
+        """A copy with the residuals' centre and scale from ``obs``."""
+        r = obs.means - self.offset(obs.X)
+        spread = r.std(0) if len(r) > 1 else torch.zeros_like(tolerance)
+        return GeneratorPrior(self.columns, r.mean(0), torch.maximum(spread, tolerance.double()))
+
+
 class SuccessModel:
     """Per condition, each targeted descriptor's mean and spread, and the success probability.
 
@@ -205,33 +251,47 @@ class SuccessModel:
     pooled : Tensor ``(k,)``
         Replicate variance pooled over the trials (used without a spread model).
     target, tolerance : Tensor ``(k,)``
+    prior : GeneratorPrior, optional
+        Fitted (:meth:`GeneratorPrior.fitted`): the mean GPs model the generator's scaled error.
+        ``None``: they model the descriptors (standardised), with a flat prior mean.
     """
 
     def __init__(self, mean_model, spread_model, pooled: torch.Tensor, target: torch.Tensor,
-                 tolerance: torch.Tensor) -> None:
+                 tolerance: torch.Tensor, prior: GeneratorPrior | None = None) -> None:
         self.mean_model, self.spread_model = mean_model, spread_model
         self.pooled = pooled.double()
         self.target, self.tolerance = target.double(), tolerance.double()
+        self.prior = prior
 
     @classmethod
     def fit(cls, obs: Observations, bounds: torch.Tensor, target: torch.Tensor,
-            tolerance: torch.Tensor) -> "SuccessModel":
-        """Fit both models to ``obs`` (raises :class:`ModelFitError`)."""
+            tolerance: torch.Tensor, prior: GeneratorPrior | None = None) -> "SuccessModel":
+        """Fit both models to ``obs`` (raises :class:`ModelFitError`); with ``prior`` (unfitted),
+        the mean GPs model the generator's error (:class:`GeneratorPrior`)."""
         floor = (0.05 * tolerance.double()) ** 2
-        mean_model = fit_descriptor_models(obs.X, obs.means, obs.variances, obs.n, bounds, floor)
+        if prior is None:
+            mean_model = fit_descriptor_models(obs.X, obs.means, obs.variances, obs.n, bounds, floor)
+            unit = mean_model.outcome_transform.stdvs.detach().reshape(-1)
+        else:
+            prior = prior.fitted(obs, tolerance)
+            z = (obs.means - prior.offset(obs.X) - prior.shift) / prior.scale
+            mean_model = fit_descriptor_models(obs.X, z, obs.variances / prior.scale ** 2, obs.n, bounds,
+                                               floor / prior.scale ** 2, standardize=False)
+            unit = prior.scale
         pooled = obs.pooled_variance(floor)
         if pooled is None:  # one sample per trial: the mean GPs' fitted noise is the sample spread
-            pooled = (mean_model.likelihood.noise.detach().reshape(-1)
-                      * mean_model.outcome_transform.stdvs.detach().reshape(-1) ** 2)
-            pooled = torch.maximum(pooled, floor)
+            pooled = torch.maximum(mean_model.likelihood.noise.detach().reshape(-1) * unit ** 2, floor)
         spread = fit_spread_models(obs, bounds, floor)
-        return cls(mean_model, spread, pooled, target, tolerance)
+        return cls(mean_model, spread, pooled, target, tolerance, prior)
 
     def predict(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(mean, mean variance, sample variance)``, each ``(..., k)``, at conditions ``X (..., d)``."""
         X = X.double()
         post = self.mean_model.posterior(X.unsqueeze(-2))
         mu, v = post.mean.squeeze(-2), post.variance.squeeze(-2).clamp(min=0)
+        if self.prior is not None:
+            mu = self.prior.offset(X) + self.prior.shift + self.prior.scale * mu
+            v = v * self.prior.scale ** 2
         if self.spread_model is None:
             s2 = self.pooled.expand_as(mu)
         else:
@@ -288,6 +348,7 @@ def propose_success(
     resample_ratio: float = 0.8,
     num_restarts: int = 4,
     raw_samples: int = 256,
+    prior: GeneratorPrior | None = None,
 ) -> tuple[torch.Tensor, list[dict]]:
     """Propose ``q`` conditions ``(q, d)`` and, per row, how (``proposal``: ``search`` or
     ``resample``) with the model's ``p_success`` there.
@@ -296,7 +357,7 @@ def propose_success(
     ----------
     space : ConditionSpace
     obs : Observations
-        The complete trials (at least 2).
+        The complete trials (at least 2; at least 1 with ``prior``).
     target, tolerance : Tensor ``(k,)``
     q : int
         Conditions to propose.
@@ -310,6 +371,8 @@ def propose_success(
     resample_ratio : float
         Resample the best condition already run when its plain ``p`` is at least this fraction of
         the best optimistic ``p`` of a new condition.
+    prior : GeneratorPrior, optional
+        Model the generator's error, not the descriptors (:class:`GeneratorPrior`).
 
     Raises
     ------
@@ -318,7 +381,7 @@ def propose_success(
     """
     with small_problem_threads(), torch.random.fork_rng():
         torch.manual_seed(int(seed))
-        model = SuccessModel.fit(obs, space.bounds, target, tolerance)
+        model = SuccessModel.fit(obs, space.bounds, target, tolerance, prior)
         with torch.no_grad():
             p_run = model.log_success(obs.X)  # (N,) plain probability at the conditions run
         best_run = int(torch.argmax(p_run))

@@ -23,7 +23,8 @@ import torch
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from invdesign.loop.composite_bo import BOFallbackWarning, ModelFitError, propose_bo, small_problem_threads
+from invdesign.loop.composite_bo import (BOFallbackWarning, GeneratorPrior, ModelFitError, propose_bo,
+                                         small_problem_threads)
 from invdesign.loop.space import ConditionSpace
 from invdesign.studies.heartbeats import TrialHeartbeats
 from invdesign.studies.locks import ProposalLock
@@ -101,7 +102,8 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
     rest = q - len(rows)
     if rest > 0:
         X, means, var, n = history(study, settings)
-        if len(X) < 2:
+        prior = GeneratorPrior.of(space, settings.targets) if settings.prior == "generator" else None
+        if len(X) < (1 if prior is not None else 2):
             rows += list(space.sobol(rest, seed=batch_seed(settings, used)))
             info += [{"proposal": "initial"}] * rest
         else:
@@ -114,7 +116,7 @@ def propose(study: optuna.Study, space: ConditionSpace, settings: Settings, q: i
             try:
                 new, how = propose_bo(
                     space, X, means, var, n, target, tol, q=rest, X_pending=X_pending,
-                    seed=batch_seed(settings, used) % (2**31), return_info=True)
+                    seed=batch_seed(settings, used) % (2**31), return_info=True, prior=prior)
             except ModelFitError as exc:
                 msg = f"{exc}; trial {used} runs a space-filling (Sobol) condition instead"
                 warnings.warn(msg, BOFallbackWarning, stacklevel=2)

@@ -58,6 +58,10 @@ class Settings:
     initial_radius : float
         The BO's initial Sobol points lie within this fraction of each condition's range of the
         target condition (1: the whole space, as studies made before this setting existed).
+    prior : str
+        The BO's prior mean: ``"generator"`` (a sample meets its condition; the GPs learn the
+        generator's error, :class:`invdesign.loop.composite_bo.GeneratorPrior`) or ``"flat"``
+        (standardised descriptors, as studies made before this setting existed).
     """
 
     model: str
@@ -75,6 +79,7 @@ class Settings:
     artifact_dir: str = ""
     screen: int = 1
     initial_radius: float = 1.0
+    prior: str = "flat"
 
     @property
     def target_spec(self) -> Targets:
