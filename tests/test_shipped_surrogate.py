@@ -12,8 +12,9 @@ from generators.diffusion.evaluation import r2_mae
 
 TABLE = Path(__file__).parent / "data" / "ch_default_labels.csv"
 #: held-out R^2 floors, a little under what the shipped surrogates measure (docs/recipes.md)
-FLOORS = {"ch2-default": {"ABS_f_D": 0.97, "CT_f_A_tort1": 0.8},
-          "ch3-default": {"vol_frac_D": 0.97, "vol_frac_M": 0.95, "tortuosity_A": 0.8}}
+#: (76 training series; measured 1.000 / 0.744 / 0.896 and 1.000 / 0.998 / 0.884 / 0.703)
+FLOORS = {"ch2-default": {"ABS_f_D": 0.97, "CT_f_D_tort1": 0.65, "CT_f_A_tort1": 0.8},
+          "ch3-default": {"vol_frac_D": 0.97, "vol_frac_M": 0.95, "tortuosity_A": 0.8, "tortuosity_D": 0.6}}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
