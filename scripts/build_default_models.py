@@ -15,7 +15,10 @@ The second build added 24 training series (``simulate`` again: the new blocks of
 ``scripts/default_models/simulate.py``, one worker, 26 min), kept the VAEs, re-encoded every
 volume, retrained the FPs and continued the first build's denoisers on all 64 series to the
 ``OVERRIDES`` step counts (``train --stages fp,denoiser`` on a copy of the first build's checkpoints;
-the cosine learning rate restarts from the new total).
+the cosine learning rate restarts from the new total). The third build added 12 shallow-corner
+series (the last two blocks, chi 2.5-2.8 at the phi edges), re-encoded again, retrained the FPs and
+continued the second build's denoisers: ch3 8500 -> 11500 steps (shipped), ch2 9000 -> 12000 (not
+shipped: it lost ``CT_f_D_tort1`` over all held-out rows; docs/models.md).
 
 Data (``scripts/default_models/simulate.py``): the project's default physics, nothing else:
 ``generators.cahn_hilliard.simulate`` with ``CHParams()`` (kappa 1, mobility 1, grid spacing 1, the
@@ -62,8 +65,9 @@ MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 #: layer is harder to reconstruct). First build: ch3's denoiser 4000 steps beside ch2's 5000 (one
 #: core each), then 1100 more on the 40 series. Second build (64 series, new FP): ch3 continued
 #: to 8500 (shipped); ch2 to 9000 did not beat the first build's on all 68 held-out conditions, so
-#: ch2-default ships the first build's 5000-step denoiser
-OVERRIDES = {"ch2": {}, "ch3": {"vae_train": {"steps": 1800}, "denoiser_train": {"steps": 8500}}}
+#: ch2-default ships the first build's 5000-step denoiser. Third build (76 series): ch3 continued to
+#: 11500 (shipped), ch2 to 12000 (not shipped)
+OVERRIDES = {"ch2": {}, "ch3": {"vae_train": {"steps": 1800}, "denoiser_train": {"steps": 11500}}}
 #: the default physics, as a model's ``simulator`` block (recipe verification re-runs it)
 SIMULATOR = {"shape": [128, 128, 64], "upsample": 1, "params": {}}
 
