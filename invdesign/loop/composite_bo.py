@@ -14,7 +14,10 @@ posterior variance of the mean), and the probability that it meets every target 
 
     p(x) = prod_j [Phi((t_j + tol_j - m_j) / s_j) - Phi((t_j - tol_j - m_j) / s_j)],
 
-descriptors taken as independent within a sample (:class:`SuccessModel`). Proposals
+descriptors taken as independent within a sample (:class:`SuccessModel`). With a
+:class:`GeneratorPrior` (the default of ``invdesign.design``) the mean GPs model the generator's
+error ``y_j - x_c(j)`` where a targeted descriptor is a condition: the prior belief is that a sample
+meets its condition, so one trial at the target condition already says where to go next. Proposals
 (:func:`propose_success`) maximise an optimistic ``p`` (each mean moved towards its target by up to
 ``beta`` posterior standard deviations, as an upper confidence bound does) over the constrained
 space; when the best condition already run has a higher plain ``p`` than the best optimistic new
