@@ -91,6 +91,22 @@ def synthetic_targets(generator, n: int, seed: int = 1234) -> list[dict]:
     return [{"target": {k: round(float(v), 4) for k, v in zip(generator.condition_names, r)}} for r in x]
 
 
+def weights_digest(model: str) -> str | None:
+    """sha256 (16 hex digits) over a model directory's weights and config (a shipped name or a
+    directory); ``None`` for the fake. Runs measured on other weights must not be mixed."""
+    import hashlib
+
+    d = Path(model) if Path(model).is_dir() else ROOT / "generators" / "weights" / model
+    files = sorted(d.glob("*.safetensors")) + sorted(d.glob("config.json"))
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_one(generator, target: dict, method: str, seed: int, args, describe, workdir: Path | None = None) -> dict | None:
     """One design; what it cost and when it first succeeded.
 
@@ -198,6 +214,10 @@ def main() -> None:
     out = args.out or ROOT / "benchmarks" / "results" / (
         "design.json" if args.model == "fake" else f"design_{Path(args.model).name}.json")
     old = json.loads(out.read_text()) if args.append and out.is_file() else {}
+    digest = weights_digest(args.model) if args.model != "fake" else None
+    if old.get("runs") and old.get("weights_sha256", digest) != digest:
+        raise SystemExit(f"{out} holds runs measured on other weights of {args.model} "
+                         f"({old.get('weights_sha256')} vs {digest}): write to a new --out")
     describe = None
     if args.model == "fake":
         from tests.design_fakes import SpreadFakeGenerator, fake_describe_batch
@@ -232,7 +252,7 @@ def main() -> None:
                         "cpu_count": os.cpu_count(), "device": args.device,
                         "load_avg_1min": [load_before, os.getloadavg()[0]]})
         out.write_text(json.dumps({
-            "settings": settings, "targets": targets, "held_out_snapshots": pool_size,
+            "settings": settings, "weights_sha256": digest, "targets": targets, "held_out_snapshots": pool_size,
             "machine": machine, "summary": summary, "runs": runs,
         }, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x))
         return summary
