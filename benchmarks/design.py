@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from invdesign import design  # noqa: E402
+from invdesign.loop.api import PRIORS  # noqa: E402
 from invdesign.loop.measure import measurable_names  # noqa: E402
 
 METHODS = ("bo", "direct", "random", "tpe", "gp")
@@ -91,15 +92,15 @@ def synthetic_targets(generator, n: int, seed: int = 1234) -> list[dict]:
     return [{"target": {k: round(float(v), 4) for k, v in zip(generator.condition_names, r)}} for r in x]
 
 
-def weights_digest(model: str) -> str | None:
+def weights_digest(model: str) -> str:
     """sha256 (16 hex digits) over a model directory's weights and config (a shipped name or a
-    directory); ``None`` for the fake. Runs measured on other weights must not be mixed."""
+    directory, as ``generators.load`` resolves it). Runs measured on other weights must not be mixed."""
     import hashlib
 
-    d = Path(model) if Path(model).is_dir() else ROOT / "generators" / "weights" / model
-    files = sorted(d.glob("*.safetensors")) + sorted(d.glob("config.json"))
-    if not files:
-        return None
+    from generators.diffusion.model_dir import resolve
+
+    d = resolve(model)
+    files = sorted(d.glob("*.safetensors")) + [d / "config.json"]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())
@@ -205,7 +206,7 @@ def main() -> None:
                     "there are kept, not run again)")
     ap.add_argument("--initial-radius", type=float, default=None, help="BO's initial box around the target "
                     "condition, as a fraction of each range (default: design()'s)")
-    ap.add_argument("--prior", choices=("generator", "flat"), default=None,
+    ap.add_argument("--prior", choices=PRIORS, default=None,
                     help="BO's prior mean (default: design()'s)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/design[_<model>].json)")
     ap.add_argument("--workdir", type=Path, help="keep the studies here: a run cut short resumes on the next call")
