@@ -346,16 +346,58 @@ class Trainer:
         ytr = ((y_all[itr] - y_mean) / y_std).to(self.device)
         yva = ((y_all[iva] - y_mean) / y_std).to(self.device)
         fp = self.build_fp()
+        extra = self.generated_latents()
+        if extra is not None:
+            gz, gy, gmask = extra
+            gy = ((gy - y_mean) / y_std).nan_to_num(0.0).to(self.device)
+            k_gen = int(round(t["batch"] * float(self.cfg["fp_generated"].get("fraction", 0.5))))
 
         def step(gen):
             i = torch.randint(0, mu.shape[0], (min(t["batch"], mu.shape[0]),), generator=gen).to(self.device)
             z = mu[i] + torch.randn(mu[i].shape, generator=gen).to(self.device) * (0.5 * lv[i]).exp()
-            return F.mse_loss(fp(z * scale).float(), ytr[i])
+            if extra is None or k_gen == 0:
+                return F.mse_loss(fp(z * scale).float(), ytr[i])
+            # part of the batch: sampled latents, scored on the descriptors measured on their decoded volumes
+            i = i[:max(t["batch"] - k_gen, 1)]
+            j = torch.randint(0, gz.shape[0], (k_gen,), generator=gen).to(self.device)
+            out = fp(torch.cat([z[:len(i)] * scale, gz[j]]).float()).float()
+            err = (out - torch.cat([ytr[i], gy[j]])) ** 2
+            w = torch.cat([torch.ones(len(i), err.shape[1], device=self.device), gmask[j]])
+            return (err * w).sum() / w.sum()
 
         def val(m):
             return F.mse_loss(m(vmu * scale).float(), yva)
 
         return self._loop("fp", fp, step, val, t, steps, resume)
+
+    def generated_latents(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Sampled latents with the descriptors measured on their decoded volumes (config
+        ``fp_generated``: ``{"files": [...], "fraction": share of each FP batch}``), or None.
+
+        Each file (safetensors, from :func:`generators.diffusion.selflabel.generate`) holds ``z``
+        (diffusion-space latents, what the FP reads) and ``measured`` (columns named by its
+        ``names`` metadata). Returns ``(z, y, mask)``: ``y`` in the FP's target columns, ``mask``
+        1 where a column was measured (the recipe never is: a sampled latent has no simulation).
+        """
+        spec = self.cfg.get("fp_generated")
+        if not spec or not spec.get("files"):
+            return None
+        from safetensors import safe_open
+
+        zs, ys, ms = [], [], []
+        for f in spec["files"]:
+            with safe_open(str(f), "pt") as fh:
+                names = (fh.metadata() or {}).get("names", "").split(",")
+                z, meas = fh.get_tensor("z").float(), fh.get_tensor("measured").float()
+            if list(z.shape[1:]) != self.latent_shape:
+                raise ValueError(f"{f}: latents of shape {list(z.shape[1:])}, this model's are {self.latent_shape}")
+            y = torch.full((z.shape[0], len(self.target_names)), float("nan"))
+            m = torch.zeros_like(y)
+            for c, n in enumerate(self.target_names):
+                if n in names:
+                    y[:, c], m[:, c] = meas[:, names.index(n)], 1.0
+            zs.append(z), ys.append(y), ms.append(m)
+        return torch.cat(zs).to(self.device), torch.cat(ys), torch.cat(ms).to(self.device)
 
     def train_denoiser(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """Epsilon-prediction MSE on scaled latents, ``i ~ U{1..T-1}``, condition dropout for CFG."""
