@@ -6,6 +6,10 @@ Stages (each resumable; run in order; everything is seeded)::
     python scripts/build_default_models.py label                    # phase maps, descriptors, shards
     python scripts/build_default_models.py train    ch2|ch3 [--stages vae,fp,denoiser] [--threads 1]
     python scripts/build_default_models.py evaluate ch2|ch3 [evaluate options, e.g. --fp-guidance 0.5]
+    python scripts/build_default_models.py selflabel ch2|ch3 [--n N] [--seed S] [--source DIR]
+                                                                    # sampled latents, decoded, described
+    python scripts/build_default_models.py train    ch2|ch3 --stages fp,denoiser --selflabel
+                                                                    # FP continued on them; re-export
     python scripts/build_default_models.py figure   ch2|ch3         # docs/figures/<name>_samples.png
     python scripts/build_default_models.py ship     ch2|ch3         # into generators/weights/<name>/
 
@@ -35,6 +39,14 @@ Training: ``invdesign train vae|fp|denoiser --preset ch2-default|ch3-default`` (
 every volume and ``latent_copies - 1`` symmetry copies of it are encoded, decoded and described, and
 the FP and the denoiser learn the descriptors of the decoded volumes (the VAE's bias drops out of
 the conditioning); the recipe (phi, chi, log_time) stays the simulation's.
+
+Fourth build (shipped, both models): the self-labelled FP. ``selflabel`` samples the model at its
+training latents' conditions, decodes and describes every sample; ``train --stages fp,denoiser
+--selflabel`` continues the FP to ``SELFLABEL[key]["fp_steps"]`` with those samples in half of
+every batch (``fp_generated``; the denoiser stage, already complete, only re-exports). As run
+(``runs/v6``): ch3 from the third build (1200 samples, the first 1000 trained on, drawn by the
+module's prototype with another seed stream), ch2 from the first build (1000 samples, 840 trained
+on; the FP continued on the first build's own 40-series latents). docs/models.md has the numbers.
 """
 
 from __future__ import annotations
@@ -68,6 +80,8 @@ MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 #: ch2-default ships the first build's 5000-step denoiser. Third build (76 series): ch3 continued to
 #: 11500 (shipped), ch2 to 12000 (not shipped)
 OVERRIDES = {"ch2": {}, "ch3": {"vae_train": {"steps": 1800}, "denoiser_train": {"steps": 11500}}}
+#: fourth build: self-labelled samples (``selflabel --n --seed``) and the FP's new total steps
+SELFLABEL = {"ch2": {"n": 1000, "seed": 11, "fp_steps": 2300}, "ch3": {"n": 1200, "seed": 1, "fp_steps": 2300}}
 #: the default physics, as a model's ``simulator`` block (recipe verification re-runs it)
 SIMULATOR = {"shape": [128, 128, 64], "upsample": 1, "params": {}}
 
@@ -87,12 +101,20 @@ def run(args: list[str], threads: int) -> subprocess.CompletedProcess:
                           stdout=subprocess.PIPE)
 
 
-def train(key: str, threads: int, stages: tuple[str, ...]) -> None:
+def train(key: str, threads: int, stages: tuple[str, ...], selflabelled: bool = False) -> None:
     name, phases = MODELS[key]
     out = model_dir(key)
     out.mkdir(parents=True, exist_ok=True)
     cfg = out.parent / f"{name}.train.json"
-    cfg.write_text(json.dumps({"fp_targets": FP_TARGETS[key], **OVERRIDES[key]}, indent=1))
+    over = dict(OVERRIDES[key])
+    if selflabelled:
+        sl = SELFLABEL[key]
+        f = selflabel_file(key, sl["seed"])
+        if not f.is_file():
+            raise SystemExit(f"{f} is missing: run `selflabel {key} --n {sl['n']} --seed {sl['seed']}` first")
+        over["fp_train"] = {"steps": sl["fp_steps"]}
+        over["fp_generated"] = {"files": [str(f)], "fraction": 0.5}
+    cfg.write_text(json.dumps({"fp_targets": FP_TARGETS[key], **over}, indent=1))
     for stage in stages:
         r = run(["-m", "invdesign.cli.main", "train", stage, "--data", str(shards("train", phases)),
                  "--out", str(out), "--preset", name, "--config", str(cfg), "--resume", "--quiet"], threads)
@@ -108,6 +130,32 @@ def evaluate(key: str, threads: int, extra: list[str]) -> None:
     dest = ROOT / "benchmarks" / "results" / f"models_eval_{name}{tag}.json"
     dest.write_text(r.stdout)
     print(r.stdout)
+def selflabel_file(key: str, seed: int) -> Path:
+    return RUNS / "selflabel" / f"{MODELS[key][0]}_seed{seed}.safetensors"
+
+
+def selflabel(key: str, threads: int, n: int, seed: int, source: str | None) -> None:
+    """Sample the model (default: the model directory; ``source``: any model, e.g. the shipped
+    one) at its training latents' conditions, decode and describe every sample
+    (:mod:`generators.diffusion.selflabel`): the FP stage learns them with ``fp_generated``."""
+    import torch
+    from safetensors import safe_open
+
+    import generators
+    from generators.diffusion.selflabel import generate
+
+    torch.set_num_threads(threads)
+    gen = generators.load(source or model_dir(key))
+    with safe_open(str(model_dir(key) / "checkpoints" / "latents.safetensors"), "pt") as fh:
+        decoded = json.loads(fh.metadata()["decoded_names"])
+        labels = fh.get_tensor("decoded").numpy()
+    pool = labels[:, [decoded.index(c) for c in gen.condition_names]]
+    out = selflabel_file(key, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generate(gen, pool, out, n=n, seed=seed, log=lambda m: print(m, flush=True))
+    print(f"wrote {out}")
+
+
 def figure(key: str, threads: int) -> None:
     """docs/figures/<name>_samples.png: held-out volumes (top) beside samples at their conditions."""
     import matplotlib
@@ -183,10 +231,14 @@ def ship(key: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["simulate", "label", "train", "evaluate", "figure", "ship"])
+    ap.add_argument("stage", choices=["simulate", "label", "train", "evaluate", "selflabel", "figure", "ship"])
     ap.add_argument("model", nargs="?", choices=sorted(MODELS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stages", default="vae,fp,denoiser", help="train: which stages, in order")
+    ap.add_argument("--n", type=int, default=1000, help="selflabel: samples")
+    ap.add_argument("--seed", type=int, default=1, help="selflabel: seed (and file name)")
+    ap.add_argument("--source", help="selflabel: the model to sample (default: the model directory)")
+    ap.add_argument("--selflabel", action="store_true", help="train: continue the FP on the selflabel samples")
     a, extra = ap.parse_known_args()
     if a.stage == "simulate":
         print(run(["-m", "scripts.default_models.simulate", "--out", str(RUNS / "fields"), "--workers", "2"], 1).stdout)
@@ -197,8 +249,9 @@ def main() -> None:
         return
     if a.model is None:
         ap.error(f"{a.stage} needs a model: ch2 or ch3")
-    {"train": lambda: train(a.model, a.threads, tuple(a.stages.split(","))),
+    {"train": lambda: train(a.model, a.threads, tuple(a.stages.split(",")), a.selflabel),
      "evaluate": lambda: evaluate(a.model, a.threads, extra),
+     "selflabel": lambda: selflabel(a.model, a.threads, a.n, a.seed, a.source),
      "figure": lambda: figure(a.model, a.threads), "ship": lambda: ship(a.model)}[a.stage]()
 
 
