@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 def generate(generator, pool: np.ndarray, out: str | Path, n: int, seed: int = 0,
              fp_guidance: Sequence[float] = (1.0, 0.0), jitter: float = 0.01, batch: int = 8,
              save_every: int = 5, log=print) -> dict[str, torch.Tensor]:
-    """Sample ``n`` latents, decode and describe them, and save ``z``, ``measured`` (every
+    """Sample ``n`` latents (rounded down to whole batches), decode and describe them, and save ``z``, ``measured`` (every
     descriptor of the phase count, named by the ``names`` metadata), ``cond`` (the conditions
     asked, named by ``conditions``) and ``fpg`` to ``out`` (safetensors; rewritten every
     ``save_every`` batches, so a stopped run keeps its samples).
