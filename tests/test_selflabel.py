@@ -92,10 +92,17 @@ def test_fp_training_learns_the_generated_labels(tiny, tmp_path):
     assert (mixed - 0.95).abs().mean() < 0.5 * (without - 0.95).abs().mean()
 
 
-def test_generated_latents_of_another_shape_are_refused(tiny, tmp_path):
+def test_bad_generated_latent_settings_are_refused(tiny, tmp_path):
     f = tmp_path / "bad.safetensors"
     save_file({"z": torch.zeros(2, 3, 3, 3, 3), "measured": torch.zeros(2, 1, dtype=torch.float64)}, str(f),
               metadata={"names": "ABS_f_D"})
     tr = Trainer(_data(), _config(fp_generated={"files": [str(f)]}), tmp_path / "t", progress=False)
     with pytest.raises(ValueError, match="latents of shape"):
+        tr.generated_latents()
+    tr = Trainer(_data(), _config(fp_generated={"files": [str(tmp_path / "none.safetensors")]}), tmp_path / "u",
+                 progress=False)
+    with pytest.raises(ValueError, match="no file"):
+        tr.generated_latents()
+    tr = Trainer(_data(), _config(fp_generated={"files": [str(f)], "fraction": 1.5}), tmp_path / "v", progress=False)
+    with pytest.raises(ValueError, match="fraction"):
         tr.generated_latents()

@@ -384,8 +384,13 @@ class Trainer:
             return None
         from safetensors import safe_open
 
+        fraction = float(spec.get("fraction", 0.5))
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fp_generated fraction must lie in [0, 1], got {fraction}")
         zs, ys, ms = [], [], []
         for f in spec["files"]:
+            if not Path(f).is_file():
+                raise ValueError(f"fp_generated: no file {f} (make it with generators.diffusion.selflabel.generate)")
             with safe_open(str(f), "pt") as fh:
                 names = (fh.metadata() or {}).get("names", "").split(",")
                 z, meas = fh.get_tensor("z").float(), fh.get_tensor("measured").float()
