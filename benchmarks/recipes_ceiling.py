@@ -38,17 +38,13 @@ from generators.cahn_hilliard.attributes import label_volumes  # noqa: E402
 from generators.cahn_hilliard.params import CHParams  # noqa: E402
 from generators.cahn_hilliard.phases import phase_map  # noqa: E402
 from generators.cahn_hilliard.solver import initial_field, integrate  # noqa: E402
+from generators.diffusion.evaluation import r2_mae  # noqa: E402
+from generators.diffusion.presets import THREE_PHASE_CONDITIONS, TWO_PHASE_CONDITIONS  # noqa: E402
 from generators.surrogate import read_table  # noqa: E402
+from objectives.losses import distance  # noqa: E402
 
-NAMES = {2: ["ABS_f_D", "CT_f_D_tort1", "CT_f_A_tort1"],
-         3: ["vol_frac_D", "vol_frac_M", "tortuosity_A", "tortuosity_D"]}
-
-
-def r2_mae(pred: list[float], true: list[float]) -> dict:
-    t = torch.tensor(true, dtype=torch.float64)
-    e = torch.tensor(pred, dtype=torch.float64) - t
-    ss = float(((t - t.mean()) ** 2).sum())
-    return {"r2": 1 - float((e**2).sum()) / ss if ss > 0 else float("nan"), "mae": float(e.abs().mean())}
+#: the shipped models' conditions per phase count (ch2-default, ch3-default)
+NAMES = {2: TWO_PHASE_CONDITIONS, 3: THREE_PHASE_CONDITIONS}
 
 
 def main() -> None:
@@ -122,7 +118,9 @@ def save(a, done: dict[str, list[dict]], targets: dict, final: bool = False) -> 
                 continue
             mean = {n: statistics.fmean(r[f"ch{p}"][n]["runs"]) for n in NAMES[p]}
             std = {n: statistics.stdev(r[f"ch{p}"][n]["runs"]) if a.seeds > 1 else 0.0 for n in NAMES[p]}
-            dist = max(abs(mean[n] - t["target"][n]) / a.tolerance for n in NAMES[p])
+            dist = float(distance(torch.tensor([mean[n] for n in NAMES[p]], dtype=torch.float64),
+                                  torch.tensor([t["target"][n] for n in NAMES[p]], dtype=torch.float64),
+                                  torch.tensor(a.tolerance, dtype=torch.float64)))
             res.append({"target_index": i, "series": t["series"], "recipe": t["recipe"], "target": t["target"],
                         "mean": mean, "std": std, "distance": dist, "success": dist <= 1.0})
         tgt_runs.append(res)

@@ -130,6 +130,8 @@ def evaluate(key: str, threads: int, extra: list[str]) -> None:
     dest = ROOT / "benchmarks" / "results" / f"models_eval_{name}{tag}.json"
     dest.write_text(r.stdout)
     print(r.stdout)
+
+
 def selflabel_file(key: str, seed: int) -> Path:
     return RUNS / "selflabel" / f"{MODELS[key][0]}_seed{seed}.safetensors"
 

@@ -347,22 +347,23 @@ class Trainer:
         yva = ((y_all[iva] - y_mean) / y_std).to(self.device)
         fp = self.build_fp()
         extra = self.generated_latents()
+        k_gen = 0
         if extra is not None:
             gz, gy, gmask = extra
             gy = ((gy - y_mean) / y_std).nan_to_num(0.0).to(self.device)
-            k_gen = int(round(t["batch"] * float(self.cfg["fp_generated"].get("fraction", 0.5))))
+            k_gen = int(round(t["batch"] * self._generated_fraction()))
+        n_enc = min(t["batch"], mu.shape[0]) if k_gen == 0 else max(t["batch"] - k_gen, 1)
 
         def step(gen):
-            i = torch.randint(0, mu.shape[0], (min(t["batch"], mu.shape[0]),), generator=gen).to(self.device)
+            i = torch.randint(0, mu.shape[0], (n_enc,), generator=gen).to(self.device)
             z = mu[i] + torch.randn(mu[i].shape, generator=gen).to(self.device) * (0.5 * lv[i]).exp()
-            if extra is None or k_gen == 0:
+            if k_gen == 0:
                 return F.mse_loss(fp(z * scale).float(), ytr[i])
             # part of the batch: sampled latents, scored on the descriptors measured on their decoded volumes
-            i = i[:max(t["batch"] - k_gen, 1)]
             j = torch.randint(0, gz.shape[0], (k_gen,), generator=gen).to(self.device)
-            out = fp(torch.cat([z[:len(i)] * scale, gz[j]]).float()).float()
+            out = fp(torch.cat([z * scale, gz[j]]).float()).float()
             err = (out - torch.cat([ytr[i], gy[j]])) ** 2
-            w = torch.cat([torch.ones(len(i), err.shape[1], device=self.device), gmask[j]])
+            w = torch.cat([torch.ones(n_enc, err.shape[1], device=self.device), gmask[j]])
             return (err * w).sum() / w.sum()
 
         def val(m):
@@ -384,9 +385,7 @@ class Trainer:
             return None
         from safetensors import safe_open
 
-        fraction = float(spec.get("fraction", 0.5))
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"fp_generated fraction must lie in [0, 1], got {fraction}")
+        self._generated_fraction()  # a bad setting fails before any file is read
         zs, ys, ms = [], [], []
         for f in spec["files"]:
             if not Path(f).is_file():
@@ -403,6 +402,13 @@ class Trainer:
                     y[:, c], m[:, c] = meas[:, names.index(n)], 1.0
             zs.append(z), ys.append(y), ms.append(m)
         return torch.cat(zs).to(self.device), torch.cat(ys), torch.cat(ms).to(self.device)
+
+    def _generated_fraction(self) -> float:
+        """``fp_generated["fraction"]`` (default 0.5), checked to lie in [0, 1]."""
+        fraction = float((self.cfg.get("fp_generated") or {}).get("fraction", 0.5))
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fp_generated fraction must lie in [0, 1], got {fraction}")
+        return fraction
 
     def train_denoiser(self, steps: int | None = None, resume: bool = False) -> dict[str, Any]:
         """Epsilon-prediction MSE on scaled latents, ``i ~ U{1..T-1}``, condition dropout for CFG."""
