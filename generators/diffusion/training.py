@@ -48,6 +48,29 @@ def _stats(names: list[str], table: np.ndarray) -> Stats:
                  mean=table.mean(0).tolist(), std=table.std(0).tolist())
 
 
+def balance_weights(conditions: np.ndarray, power: float, k: int = 8, cap: float = 10.0) -> np.ndarray:
+    """Sampling weights that even out the density of training rows in condition space.
+
+    ``conditions`` ``(n, d)`` are standardised rows. A row's local density is read from the
+    distance ``r`` to its ``k``-th nearest neighbour (density ~ ``r^-d``); its weight is
+    ``r^(d * power)`` (``power`` 0: uniform, 1: every region of the space drawn about equally
+    often), capped at ``cap`` times the median weight so that a few isolated rows cannot take
+    over the batches. Returns probabilities summing to 1.
+    """
+    c = np.asarray(conditions, dtype=np.float64)
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"denoiser_train balance must lie in [0, 1], got {power}")
+    n, d = c.shape
+    if power == 0.0 or n < 2:
+        return np.full(n, 1.0 / max(n, 1))
+    k = min(k, n - 1)
+    dist = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
+    r = np.sort(dist, axis=1)[:, k]  # column 0 is the row itself
+    w = np.maximum(r, 1e-12) ** (d * power)
+    w = np.minimum(w, cap * np.median(w))
+    return w / w.sum()
+
+
 class Trainer:
     """Trains the three networks of a compact model on a :class:`VolumeSet`.
 
@@ -441,9 +464,16 @@ class Trainer:
             a = ab[i].sqrt().view(-1, 1, 1, 1, 1)
             return a * x0 + (1 - ab[i]).sqrt().view(-1, 1, 1, 1, 1) * noise
 
+        # rows drawn evenly over condition space (``balance`` > 0) or uniformly (the default)
+        balance = float(t.get("balance", 0.0))
+        probs = torch.as_tensor(balance_weights(ctr.cpu().numpy(), balance)) if balance else None
+
         def step(gen):
             b = min(t["batch"], mu.shape[0]) if mu.shape[0] < t["batch"] else t["batch"]
-            j = torch.randint(0, mu.shape[0], (b,), generator=gen).to(self.device)
+            if probs is None:
+                j = torch.randint(0, mu.shape[0], (b,), generator=gen).to(self.device)
+            else:
+                j = torch.multinomial(probs, b, replacement=True, generator=gen).to(self.device)
             x0 = (mu[j] + torch.randn(mu[j].shape, generator=gen).to(self.device) * (0.5 * lv[j]).exp()) * scale
             i = torch.randint(1, sched.T, (b,), generator=gen).to(self.device)
             noise = torch.randn(x0.shape, generator=gen).to(self.device)
