@@ -32,6 +32,12 @@ def test_sparse_rows_are_drawn_more_often():
     assert w.max() <= 10.0 * np.median(w) * (1 + 1e-9)
 
 
+def test_repeated_rows_are_still_drawn():
+    c = np.concatenate([np.zeros((20, 2)), _clustered()])  # 20 identical rows: distance 0
+    w = balance_weights(c, 1.0)
+    assert w[:20].min() >= np.median(w) / 10 * (1 - 1e-9)
+
+
 def test_bad_balance_is_refused():
     with pytest.raises(ValueError, match="balance"):
         balance_weights(_clustered(), 1.5)

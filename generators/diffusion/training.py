@@ -54,8 +54,8 @@ def balance_weights(conditions: np.ndarray, power: float, k: int = 8, cap: float
     ``conditions`` ``(n, d)`` are standardised rows. A row's local density is read from the
     distance ``r`` to its ``k``-th nearest neighbour (density ~ ``r^-d``); its weight is
     ``r^(d * power)`` (``power`` 0: uniform, 1: every region of the space drawn about equally
-    often), capped at ``cap`` times the median weight so that a few isolated rows cannot take
-    over the batches. Returns probabilities summing to 1.
+    often), clipped to ``[median / cap, cap * median]`` so that a few isolated rows cannot take
+    over the batches and repeated rows are still drawn. Returns probabilities summing to 1.
     """
     c = np.asarray(conditions, dtype=np.float64)
     if not 0.0 <= power <= 1.0:
@@ -63,11 +63,13 @@ def balance_weights(conditions: np.ndarray, power: float, k: int = 8, cap: float
     n, d = c.shape
     if power == 0.0 or n < 2:
         return np.full(n, 1.0 / max(n, 1))
+    from scipy.spatial import cKDTree
+
     k = min(k, n - 1)
-    dist = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(-1))
-    r = np.sort(dist, axis=1)[:, k]  # column 0 is the row itself
+    r = cKDTree(c).query(c, k=k + 1)[0][:, k]  # the first neighbour is the row itself
     w = np.maximum(r, 1e-12) ** (d * power)
-    w = np.minimum(w, cap * np.median(w))
+    med = np.median(w)
+    w = np.clip(w, med / cap, cap * med)
     return w / w.sum()
 
 
