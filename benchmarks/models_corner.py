@@ -107,7 +107,9 @@ def main() -> None:
         out["variants"][v] = {"settings": VARIANTS[v], "seconds": time.perf_counter() - t0, **res}
         print(f"{v:>15}: " + "  ".join(f"{n} bias {res[n]['bias']:+.3f} MAE {res[n]['mae']:.3f}" for n in names),
               flush=True)
-    if a.noise_rows:
+    if a.noise_rows and not hasattr(getattr(gen, "model", None), "vae"):
+        print("decoder noise: skipped (not a model trained here: no VAE posterior to read)")
+    elif a.noise_rows:
         out["decoder_noise"] = decoder_noise(gen, data.volumes[np.flatnonzero(region)[:: a.every][: a.noise_rows]])
         print("decoder noise:", json.dumps(out["decoder_noise"]))
     if a.out:

@@ -60,9 +60,8 @@ def test_denoiser_batches_follow_the_weights(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "build_denoiser", recording)
     monkeypatch.setattr(training, "balance_weights", one_row)
-    tr = Trainer(_data(), _config(denoiser_train={"steps": 3, "balance": 1.0, "cond_dropout": 0.0}, log_every=100),
-                 tmp_path,
-                 progress=False)
+    config = _config(denoiser_train={"steps": 3, "balance": 1.0, "cond_dropout": 0.0}, log_every=100)
+    tr = Trainer(_data(), config, tmp_path, progress=False)
     tr.train_vae()
     tr.train_denoiser()
     batches = torch.cat(seen[:3])  # the three training steps (one validation pass after the last)
