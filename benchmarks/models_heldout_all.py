@@ -40,10 +40,18 @@ def main() -> None:
     ap.add_argument("--bounds-of", help="model whose bounds define 'inside' (default: the model)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one sample per row per seed, pooled")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calibration", type=Path, help="a condition calibration file to sample through "
+                    "(default: the model's own, if it has one)")
+    ap.add_argument("--no-calibrate", action="store_true", help="sample the raw conditional")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     gen = generators.load(a.model)
+    if a.calibration:
+        from generators.diffusion.calibration import ConditionCalibration
+
+        gen.calibration = ConditionCalibration.load(a.calibration)
+    calibrate = False if a.no_calibrate else None
     ref = generators.load(a.bounds_of) if a.bounds_of else gen
     names = list(gen.condition_names)
     held = load_shards(a.shards)
@@ -52,11 +60,13 @@ def main() -> None:
     lo, hi = ref.bounds.numpy()
     inside = ((cond >= lo) & (cond <= hi)).all(1)
     start = time.perf_counter()
-    runs = [conditioning_at(gen, cond, n_samples=1, seed=s, fp_guidance=a.fp_guidance)["measured"] for s in a.seeds]
+    runs = [conditioning_at(gen, cond, n_samples=1, seed=s, fp_guidance=a.fp_guidance,
+                            calibrate=calibrate)["measured"] for s in a.seeds]
     measured = {n: np.concatenate([m[n] for m in runs]) for n in names}
     k = len(a.seeds)
     cond_k, inside_k, series_k = np.tile(cond, (k, 1)), np.tile(inside, k), np.tile(series, k)
     out = {"model": a.model, "weights_sha256": weights_digest(a.model), "shards": a.shards, "fp_guidance": a.fp_guidance,
+           "calibration": None if a.no_calibrate or gen.calibration is None else str(a.calibration or "model's own"),
            "seeds": a.seeds, "rows": len(cond), "inside": int(inside.sum()), "bounds_of": a.bounds_of or a.model,
            "seconds": time.perf_counter() - start,
            "all": {n: r2_mae(measured[n], cond_k[:, j]) for j, n in enumerate(names)}, "inside_bounds": {},

@@ -10,6 +10,8 @@ Stages (each resumable; run in order; everything is seeded)::
                                                                     # sampled latents, decoded, described
     python scripts/build_default_models.py train    ch2|ch3 --stages fp,denoiser --selflabel
                                                                     # FP continued on them; re-export
+    python scripts/build_default_models.py calibrate ch2|ch3 [--source DIR] [--labels-from DIR] [--fit-only]
+                                                                    # condition calibration (pairs, fit)
     python scripts/build_default_models.py figure   ch2|ch3         # docs/figures/<name>_samples.png
     python scripts/build_default_models.py ship     ch2|ch3         # into generators/weights/<name>/
 
@@ -82,6 +84,17 @@ MODELS = {"ch2": ("ch2-default", 2), "ch3": ("ch3-default", 3)}
 OVERRIDES = {"ch2": {}, "ch3": {"vae_train": {"steps": 1800}, "denoiser_train": {"steps": 11500}}}
 #: fourth build: self-labelled samples (``selflabel --n --seed``) and the FP's new total steps
 SELFLABEL = {"ch2": {"n": 1000, "seed": 11, "fp_steps": 2300}, "ch3": {"n": 1200, "seed": 1, "fp_steps": 2300}}
+#: condition calibration (``calibrate``): samples of the shipped model (default sampler, raw
+#: conditional) at balanced draws of its training labels, ``wide`` with a large Gaussian jitter on
+#: the tortuosities (what the calibration must reach beyond the labels) and ``small`` near them;
+#: seeds of (wide, small). As run: ``--labels-from runs/v5/<name>`` (the shipped builds' latents)
+CALIBRATION = {
+    "ch2": {"small": (400, [0.02, 0.03, 0.03]), "wide": (800, [0.03, 0.15, 0.15]), "seeds": (21, 22)},
+    "ch3": {"small": (400, [0.02, 0.005, 0.03, 0.03]), "wide": (800, [0.03, 0.01, 0.15, 0.2]), "seeds": (21, 22)},
+}
+#: which models ship their calibration (docs/models.md): neither. ch3's held-out tortuosities
+#: gain but its volume fractions lose, and its designs succeed less often; ch2's donor tortuosity loses
+SHIP_CALIBRATION = {"ch2": False, "ch3": False}
 #: the default physics, as a model's ``simulator`` block (recipe verification re-runs it)
 SIMULATOR = {"shape": [128, 128, 64], "upsample": 1, "params": {}}
 
@@ -158,6 +171,66 @@ def selflabel(key: str, threads: int, n: int, seed: int, source: str | None) -> 
     print(f"wrote {out}")
 
 
+def calibration_files(key: str) -> tuple[Path, Path]:
+    """The committed calibration pairs (CSV) and the fitted calibration of a model."""
+    d = ROOT / "artifacts" / "calibration"
+    return d / f"{MODELS[key][0]}_pairs.csv", d / f"{MODELS[key][0]}_calibration.safetensors"
+
+
+def calibrate(key: str, threads: int, source: str | None, labels_from: str | None, fit_only: bool) -> None:
+    """Condition calibration (:mod:`generators.diffusion.calibration`): sample the model
+    (``source``, default the shipped one) with the raw conditional at :data:`CALIBRATION`'s draws of
+    its training labels (``labels_from``'s latents, default the model directory's), decode and
+    describe each sample, write the (fed, measured) pairs as CSV, and fit the calibration on them.
+    ``fit_only`` refits from the committed pairs."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from safetensors import safe_open
+
+    import generators
+    from generators.diffusion.calibration import ConditionCalibration
+    from generators.diffusion.selflabel import generate
+    from generators.diffusion.training import balance_weights
+
+    torch.set_num_threads(threads)
+    name = MODELS[key][0]
+    pairs_csv, cal_file = calibration_files(key)
+    pairs_csv.parent.mkdir(parents=True, exist_ok=True)
+    gen = generators.load(source or name)
+    names = list(gen.condition_names)
+    if not fit_only:
+        src = Path(labels_from) if labels_from else model_dir(key)
+        with safe_open(str(src / "checkpoints" / "latents.safetensors"), "pt") as fh:
+            decoded = json.loads(fh.metadata()["decoded_names"])
+            labels = fh.get_tensor("decoded").numpy()
+        pool = labels[:, [decoded.index(c) for c in names]]
+        weights = balance_weights((pool - pool.mean(0)) / pool.std(0), 1.0)
+        frames = []
+        for part, seed in zip(("wide", "small"), CALIBRATION[key]["seeds"]):
+            n, jitter = CALIBRATION[key][part]
+            tmp = RUNS / "calibration" / f"{name}_{part}.safetensors"
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            d = generate(gen, pool, tmp, n=n, seed=seed, fp_guidance=(float(gen.config.sampler.get("fp_guidance", 0.0)),),
+                         jitter=jitter, weights=weights, log=lambda m, part=part: print(part, m, flush=True))
+            with safe_open(str(tmp), "pt") as fh:
+                measured_names = fh.metadata()["names"].split(",")
+            cols = [measured_names.index(c) for c in names]
+            frame = pd.DataFrame(d["cond"].numpy(), columns=[f"fed_{c}" for c in names])
+            for j, c in zip(cols, names):
+                frame[f"measured_{c}"] = d["measured"][:, j].numpy()
+            frame["set"] = part
+            frames.append(frame)
+        pd.concat(frames, ignore_index=True).to_csv(pairs_csv, index=False, float_format="%.6g")
+        print(f"wrote {pairs_csv}")
+    table = pd.read_csv(pairs_csv)
+    cal, report = ConditionCalibration.fit(table[[f"fed_{c}" for c in names]].to_numpy(),
+                                           table[[f"measured_{c}" for c in names]].to_numpy(), names)
+    cal.save(cal_file)
+    print(json.dumps(report, indent=1))
+    print(f"wrote {cal_file}")
+
+
 def figure(key: str, threads: int) -> None:
     """docs/figures/<name>_samples.png: held-out volumes (top) beside samples at their conditions."""
     import matplotlib
@@ -228,12 +301,19 @@ def ship(key: str) -> None:
         from generators.surrogate import FILENAME
 
         shutil.copy(surrogate, dest / FILENAME)
+    # the condition calibration (`calibrate`): sampling feeds the denoiser calibrated conditions
+    calibration = calibration_files(key)[1]
+    if SHIP_CALIBRATION[key] and calibration.is_file():
+        from generators.diffusion.calibration import FILENAME as CALIBRATION_FILE
+
+        shutil.copy(calibration, dest / CALIBRATION_FILE)
     print(f"shipped {src} -> {dest}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["simulate", "label", "train", "evaluate", "selflabel", "figure", "ship"])
+    ap.add_argument("stage", choices=["simulate", "label", "train", "evaluate", "selflabel", "calibrate", "figure",
+                                          "ship"])
     ap.add_argument("model", nargs="?", choices=sorted(MODELS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stages", default="vae,fp,denoiser", help="train: which stages, in order")
@@ -241,6 +321,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="selflabel: seed (and file name)")
     ap.add_argument("--source", help="selflabel: the model to sample (default: the model directory)")
     ap.add_argument("--selflabel", action="store_true", help="train: continue the FP on the selflabel samples")
+    ap.add_argument("--labels-from", help="calibrate: model directory whose training latents' labels are drawn")
+    ap.add_argument("--fit-only", action="store_true", help="calibrate: refit from the committed pairs")
     a, extra = ap.parse_known_args()
     if a.stage == "simulate":
         print(run(["-m", "scripts.default_models.simulate", "--out", str(RUNS / "fields"), "--workers", "2"], 1).stdout)
@@ -254,6 +336,7 @@ def main() -> None:
     {"train": lambda: train(a.model, a.threads, tuple(a.stages.split(",")), a.selflabel),
      "evaluate": lambda: evaluate(a.model, a.threads, extra),
      "selflabel": lambda: selflabel(a.model, a.threads, a.n, a.seed, a.source),
+     "calibrate": lambda: calibrate(a.model, a.threads, a.source, a.labels_from, a.fit_only),
      "figure": lambda: figure(a.model, a.threads), "ship": lambda: ship(a.model)}[a.stage]()
 
 

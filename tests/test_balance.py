@@ -8,7 +8,8 @@ import torch
 
 import generators.diffusion.training as training
 from generators.diffusion.training import Trainer, balance_weights
-from tests.test_selflabel import _config, _data
+from tests.tiny_model import tiny_config as _config
+from tests.tiny_model import tiny_data as _data
 
 
 def _clustered(seed: int = 0) -> np.ndarray:

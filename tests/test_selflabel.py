@@ -10,28 +10,10 @@ from safetensors.torch import save_file
 
 import generators
 from generators.cahn_hilliard.attributes import label_volumes
-from generators.diffusion.data import VolumeSet
-from generators.diffusion.presets import _merge, get_preset
 from generators.diffusion.selflabel import generate
 from generators.diffusion.training import Trainer, train
-
-
-def _data(n: int = 6) -> VolumeSet:
-    g = torch.Generator().manual_seed(3)
-    field = torch.nn.functional.avg_pool3d(torch.rand(n, 1, 16, 16, 8, generator=g), 3, 1, 1)[:, 0]
-    vols = (field > torch.linspace(0.45, 0.55, n).view(n, 1, 1, 1)).to(torch.uint8)
-    labels = {"ABS_f_D": vols.float().mean((1, 2, 3)).double().numpy(), "phi": np.linspace(0.3, 0.7, n)}
-    return VolumeSet(vols, labels)
-
-
-def _config(**over) -> dict:
-    return _merge(get_preset("ch2-default"), {
-        "vae": {"patch": 2, "widths": [4, 8], "latent_channels": 2, "head": 8},
-        "fp": {"width": 4, "hidden": 8, "dropout": 0.0}, "denoiser": {"channels": [8]},
-        "vae_train": {"steps": 2, "crop": [16, 16, 8]}, "fp_train": {"steps": 2, "batch": 8, "lr": 1e-2},
-        "denoiser_train": {"steps": 2}, "latent_copies": 1, "decoded_labels": False,
-        "conditions": ["ABS_f_D"], "fp_targets": ["ABS_f_D", "phi"], "log_every": 2,
-        "sampler": {"name": "ddim", "steps": 4, "eta": 1.0, "guidance": 1.0}, **over})
+from tests.tiny_model import tiny_config as _config
+from tests.tiny_model import tiny_data as _data
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,8 @@ def test_model_declares_its_conditions_and_recipe(shipped):
     assert bool((lo < hi).all())
     config = json.loads((WEIGHTS_DIR / name / "config.json").read_text())
     assert config["family"] == FAMILY[name] and config["phases"] == phases
+    # no condition calibration ships (measured, not better: docs/models.md): the raw conditional
+    assert gen.calibration is None
 
 
 def test_sample_has_the_right_shape_and_labels(shipped):

@@ -109,10 +109,16 @@ def conditioning_in_bounds(measured: dict[str, np.ndarray], cond: np.ndarray, n_
     return out
 
 
+def _calibrated(generator, calibrate: bool | None) -> bool:
+    """Whether sampling with ``calibrate`` goes through the generator's condition calibration."""
+    has = getattr(generator, "calibration", None) is not None
+    return has if calibrate is None else bool(calibrate)
+
+
 def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8, n_samples: int = 4,
              n_diversity: int = 8, sampler: str | None = None, steps: int | None = None,
              guidance: float | None = None, seed: int = 0, describe: Describe | None = None,
-             fp_guidance: float | None = None) -> dict:
+             fp_guidance: float | None = None, calibrate: bool | None = None) -> dict:
     """Evaluate ``generator`` (a :class:`LatentDiffusionGenerator`); returns a JSON-ready dict.
 
     Parameters
@@ -128,6 +134,8 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
         ``volumes (B, X, Y, Z) -> {name: (B,)}``; default ``objectives.describe_batch``.
     fp_guidance : float, optional
         Descriptor-guidance step of the sampler (default: the model's).
+    calibrate : bool, optional
+        Sample through the model's condition calibration (default: when it has one).
     """
     if n_conditions < 1 or n_samples < 1:
         raise ValueError("n_conditions and n_samples must be >= 1")
@@ -143,13 +151,15 @@ def evaluate(generator, data: VolumeSet | None = None, *, n_conditions: int = 8,
     else:
         lo, hi = generator.bounds.numpy()
         cond = lo + (hi - lo) * rng.random((n_conditions, len(names)))
-    kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance}
+    kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance,
+          "calibrate": calibrate}
     s = generator.sample(torch.as_tensor(cond, dtype=torch.float32), n=n_samples, seed=seed, **kw)
     measured = _measure(describe, s.volumes)
     report: dict = {"model": repr(generator), "n_conditions": len(cond), "n_samples": n_samples,
                     "sampler": sampler or generator.config.sampler.get("name"),
                     "steps": steps or generator.config.sampler.get("steps"),
                     "fp_guidance": generator.config.sampler.get("fp_guidance", 0.0) if fp_guidance is None else fp_guidance,
+                    "calibrated": _calibrated(generator, calibrate),
                     "conditioning": {},
                     "unmeasured_conditions": [k for k in names if k not in measured]}
     report["conditioning"] = conditioning(measured, cond, n_samples, names)
@@ -204,7 +214,7 @@ def gates(report: dict, names: list[str]) -> dict:
 
 def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | None = None, n_samples: int = 1,
                     seed: int = 0, sampler: str | None = None, steps: int | None = None,
-                    guidance: float | None = None, fp_guidance: float | None = None,
+                    guidance: float | None = None, fp_guidance: float | None = None, calibrate: bool | None = None,
                     describe: Describe | None = None, against=None) -> dict:
     """Sample ``n_samples`` volumes at each row of ``conditions`` ``(m, d)`` (columns in
     ``condition_names`` order), measure them, and score.
@@ -217,7 +227,7 @@ def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | No
     recipe : dict, optional
         True recipe values by name, each ``(m,)`` (e.g. ``phi`` of the held-out volume each row's
         conditions were measured on); those the generator predicts are scored.
-    sampler, steps, guidance, fp_guidance : optional
+    sampler, steps, guidance, fp_guidance, calibrate : optional
         Sampler settings (default: the model's).
 
     Returns
@@ -231,7 +241,8 @@ def conditioning_at(generator, conditions, *, recipe: dict[str, np.ndarray] | No
     """
     describe = describe or default_describe()
     cond = np.asarray(conditions, dtype=float)
-    kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance}
+    kw = {"sampler": sampler, "steps": steps, "guidance": guidance, "fp_guidance": fp_guidance,
+          "calibrate": calibrate}
     s = generator.sample(torch.as_tensor(cond, dtype=torch.float32), n=n_samples, seed=seed, **kw)
     measured = _measure(describe, s.volumes)
     target = np.repeat(cond if against is None else np.asarray(against, dtype=float), n_samples, axis=0)

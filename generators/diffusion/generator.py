@@ -45,11 +45,17 @@ class LatentDiffusionGenerator:
     surrogate : RecipeSurrogate or None
         The directory's recipe surrogate (loaded on first use; None when the model has none).
         Assignable, e.g. to a surrogate fitted from a label table.
+    calibration : ConditionCalibration or None
+        The directory's condition calibration (:mod:`generators.diffusion.calibration`; loaded on
+        first use, None when it has none): sampling feeds the denoiser the conditions that make the
+        requested descriptors. Assignable.
     """
 
     directory = None
     _surrogate = None
     _surrogate_loaded = False
+    _calibration = None
+    _calibration_loaded = False
 
     def __init__(self, model, device: str | torch.device = "cpu", *, amp_dtype=_AUTO,
                  batch_size: int = 256, decode_chunk: int = 16):
@@ -96,6 +102,36 @@ class LatentDiffusionGenerator:
     def surrogate(self, value) -> None:
         self._surrogate, self._surrogate_loaded = value, True
 
+    @property
+    def calibration(self):
+        if not self._calibration_loaded:
+            from generators.diffusion.calibration import FILENAME, ConditionCalibration
+
+            f = self.directory / FILENAME if self.directory is not None else None
+            self._calibration = ConditionCalibration.load(f).to(self.device) if f is not None and f.is_file() else None
+            self._calibration_loaded = True
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value) -> None:
+        if value is not None and tuple(value.names) != self.condition_names:
+            raise ValueError(f"calibration is for {tuple(value.names)}, this model's conditions are {self.condition_names}")
+        self._calibration = value.to(self.device) if value is not None else None
+        self._calibration_loaded = True
+
+    def fed_conditions(self, conditions, calibrate: bool | None = None) -> torch.Tensor:
+        """The conditions the sampler is given for the requested ``conditions`` ``(m, d)``: the
+        calibration's inverse (:attr:`calibration`) when ``calibrate`` is True or None and the
+        model has one, else the conditions themselves."""
+        c = self.check_conditions(conditions)
+        if calibrate is None:
+            calibrate = self.calibration is not None
+        if not calibrate:
+            return c
+        if self.calibration is None:
+            raise ValueError("calibrate=True, but this model has no condition calibration")
+        return self.calibration.invert(c).to(c.dtype)
+
     def __repr__(self) -> str:
         return (f"LatentDiffusionGenerator({self.config.family}, phases={self.phases}, shape={self.shape}, "
                 f"conditions={self.condition_names})")
@@ -131,8 +167,10 @@ class LatentDiffusionGenerator:
                        steps: int | None = None, guidance: float | None = None,
                        batch_size: int | None = None, eta: float | None = None,
                        fp_guidance: float | None = None,
-                       wrap: Callable[[EpsFn], EpsFn] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions ``(m * n, d)``.
+                       wrap: Callable[[EpsFn], EpsFn] | None = None,
+                       calibrate: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Diffusion-space latents ``(m * n, *latent_shape)`` and the repeated conditions ``(m * n, d)``
+        (as requested; the sampler is given :meth:`fed_conditions`).
 
         The sampler settings are :func:`~generators.diffusion.samplers.sampler_settings` of the
         call over ``config.sampler``; each batch of ``batch_size`` rows draws its start noise and
@@ -149,7 +187,9 @@ class LatentDiffusionGenerator:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         settings = sampler_settings(self.config.sampler, sampler, steps=steps, eta=eta, guidance=guidance,
                                     fp_guidance=fp_guidance)
-        rows = self.check_conditions(conditions).repeat_interleave(int(n), 0)
+        asked = self.check_conditions(conditions)
+        rows = asked.repeat_interleave(int(n), 0)
+        fed = (self.fed_conditions(asked, calibrate) if asked.shape[0] else asked).repeat_interleave(int(n), 0)
         eps = cfg(self.eps_fn(), float(settings["guidance"]), self.model.null_context)
         if settings.get("fp_guidance"):
             eps = fp_guided(eps, self.model, self.schedule, float(settings["fp_guidance"]))
@@ -160,7 +200,7 @@ class LatentDiffusionGenerator:
         size = int(batch_size or self.batch_size)
         out = []
         for s in range(0, rows.shape[0], size):
-            ctx = rows[s:s + size]
+            ctx = fed[s:s + size]
             x = start_noise((ctx.shape[0], *self.latent_shape), gen, self.device, self.dtype)
             out.append(run_sampler(settings, eps, x, self.schedule, context=ctx, generator=gen))
         return torch.cat(out), rows
@@ -216,7 +256,8 @@ class LatentDiffusionGenerator:
     def sample(self, conditions, n: int = 1, seed: int | None = None, *, sampler: str | None = None,
                steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
                decode_chunk: int | None = None, eta: float | None = None,
-               fp_guidance: float | None = None, wrap: Callable[[EpsFn], EpsFn] | None = None) -> Samples:
+               fp_guidance: float | None = None, wrap: Callable[[EpsFn], EpsFn] | None = None,
+               calibrate: bool | None = None) -> Samples:
         """Generate ``n`` volumes per condition row.
 
         Parameters
@@ -244,9 +285,12 @@ class LatentDiffusionGenerator:
             ``sampler.fp_guidance``). Needs an FP that predicts every condition.
         wrap : callable, optional
             Wraps the denoiser callable, e.g. for other guidance (see :meth:`sample_latents`).
+        calibrate : bool, optional
+            Feed the sampler the calibrated conditions (:attr:`calibration`); default: when the
+            model has a calibration. False samples the raw conditional.
         """
         latents, rows = self.sample_latents(conditions, n, seed, sampler, steps, guidance, batch_size,
-                                            eta=eta, fp_guidance=fp_guidance, wrap=wrap)
+                                            eta=eta, fp_guidance=fp_guidance, wrap=wrap, calibrate=calibrate)
         return Samples(volumes=self.decode(latents, decode_chunk), conditions=rows, latents=latents,
                        predicted=self.predict(latents))
 

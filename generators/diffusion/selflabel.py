@@ -26,8 +26,9 @@ from safetensors.torch import save_file
 
 
 def generate(generator, pool: np.ndarray, out: str | Path, n: int, seed: int = 0,
-             fp_guidance: Sequence[float] = (1.0, 0.0), jitter: float = 0.01, batch: int = 8,
-             save_every: int = 5, log=print) -> dict[str, torch.Tensor]:
+             fp_guidance: Sequence[float] = (1.0, 0.0), jitter: float | Sequence[float] = 0.01, batch: int = 8,
+             save_every: int = 5, log=print, weights: np.ndarray | None = None,
+             calibrate: bool = False) -> dict[str, torch.Tensor]:
     """Sample ``n`` latents (rounded down to whole batches), decode and describe them, and save ``z``, ``measured`` (every
     descriptor of the phase count, named by the ``names`` metadata), ``cond`` (the conditions
     asked, named by ``conditions``) and ``fpg`` to ``out`` (safetensors; rewritten every
@@ -38,7 +39,15 @@ def generate(generator, pool: np.ndarray, out: str | Path, n: int, seed: int = 0
     generator : LatentDiffusionGenerator
     pool : ndarray ``(m, d)``
         Condition rows (``generator.condition_names`` order) to draw from, e.g. the training
-        latents' labels; each draw gets Gaussian ``jitter`` and is clipped to the model's bounds.
+        latents' labels; each draw gets Gaussian ``jitter`` (one std, or one per condition) and
+        is clipped to the model's bounds.
+    weights : ndarray ``(m,)``, optional
+        Draw probabilities of the pool rows (normalised here; default uniform), e.g.
+        :func:`generators.diffusion.training.balance_weights` to spread draws evenly over
+        condition space.
+    calibrate : bool
+        Sample through the model's condition calibration (default False: the raw conditional,
+        what :mod:`generators.diffusion.calibration` is fitted on).
     fp_guidance : sequence of float
         Descriptor-guidance scales, cycled batch by batch (guided and unguided samples both occur
         in use).
@@ -51,6 +60,15 @@ def generate(generator, pool: np.ndarray, out: str | Path, n: int, seed: int = 0
         raise ValueError(f"pool must be (m, {len(names)}) condition rows, got {pool.shape}")
     if n < batch:
         raise ValueError(f"n must be at least one batch ({batch}), got {n}")
+    jitter = np.broadcast_to(np.asarray(jitter, dtype=float), (len(names),))
+    if (jitter < 0).any():
+        raise ValueError(f"jitter must be >= 0, got {jitter.tolist()}")
+    p = None
+    if weights is not None:
+        p = np.asarray(weights, dtype=float)
+        if p.shape != (len(pool),) or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
+            raise ValueError(f"weights must be {len(pool)} finite non-negative numbers, not all 0")
+        p = p / p.sum()
     lo, hi = generator.bounds.cpu().numpy()
     rng = np.random.default_rng(seed)
     zs, ys, cs, gs = [], [], [], []
@@ -68,10 +86,12 @@ def generate(generator, pool: np.ndarray, out: str | Path, n: int, seed: int = 0
 
     batches = n // batch
     for k in range(batches):
-        rows = np.clip(pool[rng.integers(0, len(pool), batch)] + rng.normal(0, jitter, (batch, len(names))), lo, hi)
+        draw = rng.choice(len(pool), batch, p=p) if p is not None else rng.integers(0, len(pool), batch)
+        rows = np.clip(pool[draw] + rng.normal(0, 1, (batch, len(names))) * jitter, lo, hi)
         g = float(fp_guidance[k % len(fp_guidance)])
         z, _ = generator.sample_latents(torch.tensor(rows, dtype=torch.float32), n=1,
-                                        seed=seed * 1_000_003 + k, fp_guidance=g)
+                                        seed=seed * 1_000_003 + k, fp_guidance=g,
+                                        calibrate=calibrate)
         measured = label_volumes(generator.decode(z).cpu(), generator.phases)
         measured_names = measured_names or list(measured)
         zs.append(z.float().cpu())

@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
         steps: int | None = typer.Option(None, "--steps", help="Sampler steps."),
         guidance: float | None = typer.Option(None, "--guidance", help="Classifier-free guidance scale."),
         fp_guidance: float | None = typer.Option(None, "--fp-guidance", help="Descriptor-guidance step (0 = off; default: the model's)."),
+        calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
+                                       help="Sample through the model's condition calibration, if it has one."),
         limit: int | None = typer.Option(256, "--limit", help="Read at most this many held-out samples."),
         seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -44,7 +46,8 @@ def register(app: typer.Typer) -> None:
             gen = load(model, device=device)
             held = load_shards(data, limit=limit) if data is not None else None
             report = run(gen, held, n_conditions=n_conditions, n_samples=n_samples, n_diversity=n_diversity,
-                         sampler=sampler, steps=steps, guidance=guidance, seed=seed, fp_guidance=fp_guidance)
+                         sampler=sampler, steps=steps, guidance=guidance, seed=seed, fp_guidance=fp_guidance,
+                         calibrate=None if calibrate else False)
         if as_json:
             typer.echo(json.dumps(report, indent=2, allow_nan=True))
             return
