@@ -11,8 +11,7 @@ import torch
 import generators
 from generators.diffusion.calibration import FILENAME, ConditionCalibration
 from generators.diffusion.selflabel import generate
-from generators.diffusion.training import train
-from tests.tiny_model import tiny_config, tiny_data
+from tests.tiny_model import train_tiny
 
 NAMES = ("a", "b")
 
@@ -143,10 +142,7 @@ def test_bad_input_is_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_cal")
-    torch.manual_seed(0)
-    train("all", tiny_data(), tiny_config(), out, progress=False)
-    return out
+    return train_tiny(tmp_path_factory.mktemp("tiny_cal"))
 
 
 def _shift(names, by: float) -> ConditionCalibration:

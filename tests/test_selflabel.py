@@ -11,17 +11,15 @@ from safetensors.torch import save_file
 import generators
 from generators.cahn_hilliard.attributes import label_volumes
 from generators.diffusion.selflabel import generate
-from generators.diffusion.training import Trainer, train
+from generators.diffusion.training import Trainer
 from tests.tiny_model import tiny_config as _config
 from tests.tiny_model import tiny_data as _data
+from tests.tiny_model import train_tiny
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    train("all", _data(), _config(), out, progress=False)
-    return out
+    return train_tiny(tmp_path_factory.mktemp("tiny"))
 
 
 def test_generated_latents_carry_the_descriptors_of_their_decoded_volumes(tiny, tmp_path):

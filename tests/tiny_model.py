@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pathlib import Path
+
 from generators.diffusion.data import VolumeSet
 from generators.diffusion.presets import _merge, get_preset
 
@@ -27,3 +29,12 @@ def tiny_config(**over) -> dict:
         "denoiser_train": {"steps": 2}, "latent_copies": 1, "decoded_labels": False,
         "conditions": ["ABS_f_D"], "fp_targets": ["ABS_f_D", "phi"], "log_every": 2,
         "sampler": {"name": "ddim", "steps": 4, "eta": 1.0, "guidance": 1.0}, **over})
+
+
+def train_tiny(out: Path) -> Path:
+    """Train the tiny model (all stages, seeded) into ``out``; returns ``out``."""
+    from generators.diffusion.training import train
+
+    torch.manual_seed(0)
+    train("all", tiny_data(), tiny_config(), out, progress=False)
+    return out
