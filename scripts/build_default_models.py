@@ -145,6 +145,17 @@ def evaluate(key: str, threads: int, extra: list[str]) -> None:
     print(r.stdout)
 
 
+def training_labels(directory: Path, names) -> "np.ndarray":
+    """``(n, d)`` decoded-volume labels ``names`` of a model directory's training latents
+    (``checkpoints/latents.safetensors``): the conditions its denoiser learnt."""
+    from safetensors import safe_open
+
+    with safe_open(str(directory / "checkpoints" / "latents.safetensors"), "pt") as fh:
+        decoded = json.loads(fh.metadata()["decoded_names"])
+        labels = fh.get_tensor("decoded").numpy()
+    return labels[:, [decoded.index(c) for c in names]]
+
+
 def selflabel_file(key: str, seed: int) -> Path:
     return RUNS / "selflabel" / f"{MODELS[key][0]}_seed{seed}.safetensors"
 
@@ -154,17 +165,13 @@ def selflabel(key: str, threads: int, n: int, seed: int, source: str | None) -> 
     one) at its training latents' conditions, decode and describe every sample
     (:mod:`generators.diffusion.selflabel`): the FP stage learns them with ``fp_generated``."""
     import torch
-    from safetensors import safe_open
 
     import generators
     from generators.diffusion.selflabel import generate
 
     torch.set_num_threads(threads)
     gen = generators.load(source or model_dir(key))
-    with safe_open(str(model_dir(key) / "checkpoints" / "latents.safetensors"), "pt") as fh:
-        decoded = json.loads(fh.metadata()["decoded_names"])
-        labels = fh.get_tensor("decoded").numpy()
-    pool = labels[:, [decoded.index(c) for c in gen.condition_names]]
+    pool = training_labels(model_dir(key), gen.condition_names)
     out = selflabel_file(key, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     generate(gen, pool, out, n=n, seed=seed, log=lambda m: print(m, flush=True))
@@ -200,11 +207,7 @@ def calibrate(key: str, threads: int, source: str | None, labels_from: str | Non
     gen = generators.load(source or name)
     names = list(gen.condition_names)
     if not fit_only:
-        src = Path(labels_from) if labels_from else model_dir(key)
-        with safe_open(str(src / "checkpoints" / "latents.safetensors"), "pt") as fh:
-            decoded = json.loads(fh.metadata()["decoded_names"])
-            labels = fh.get_tensor("decoded").numpy()
-        pool = labels[:, [decoded.index(c) for c in names]]
+        pool = training_labels(Path(labels_from) if labels_from else model_dir(key), names)
         weights = balance_weights((pool - pool.mean(0)) / pool.std(0), 1.0)
         frames = []
         for part, seed in zip(("wide", "small"), CALIBRATION[key]["seeds"]):

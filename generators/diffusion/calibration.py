@@ -251,12 +251,15 @@ class ConditionCalibration(torch.nn.Module):
             return torch.stack([(r[rows, i] - _kernel(u[rows], u[rows], *mean_hyper[i][:2]) @ alphas[i]) ** 2
                                 for i in range(d)], 1)
 
-        sq_train = squared_miss(train, mean_heads(train))
+        train_alphas = mean_heads(train)
+        sq_train = squared_miss(train, train_alphas)
         var_hyper = [_fit_hyper(u[train], sq_train[:, i] - sq_train[:, i].mean(), steps, lr) for i in range(d)]
 
-        def build(rows) -> "ConditionCalibration":
-            alphas = mean_heads(rows)
-            sq = squared_miss(rows, alphas)
+        def build(rows, alphas=None, sq=None) -> "ConditionCalibration":
+            """The calibration on the pairs ``rows`` (their mean-head weights and squared misses
+            when already computed)."""
+            alphas = list(mean_heads(rows) if alphas is None else alphas)
+            sq = squared_miss(rows, alphas) if sq is None else sq
             offs = [0.0] * d + [float(sq[:, i].mean()) for i in range(d)]
             alphas += [_weights(u[rows], sq[:, i] - offs[d + i], *var_hyper[i]) for i in range(d)]
             hyper = mean_hyper + var_hyper
@@ -270,7 +273,7 @@ class ConditionCalibration(torch.nn.Module):
         report = {"pairs": len(fed), "held_back": int(n_val),
                   "noise_std": [float(np.sqrt(h[2]) * sd) for h, sd in zip(mean_hyper, std)], "conditions": {}}
         if n_val:
-            cal = build(train)
+            cal = build(train, train_alphas, sq_train)
             with torch.no_grad():
                 x = torch.as_tensor(fed[val], dtype=torch.float32)
                 pred, spread = cal(x).double().numpy(), cal.spread(x).double().numpy()
